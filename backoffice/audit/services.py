@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+from backoffice.audit.models import AuditEvent
+
+SYSTEM = "system"
+
+
+def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
+    # Decimals, datetimes and UUIDs become strings the way DRF would render them.
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+def audit_record(
+    *,
+    verb: str,
+    actor=None,
+    actor_label: str = "",
+    subject: models.Model | None = None,
+    reason: str = "",
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the process audit log.
+
+    Call it inside the service's transaction. `actor` is a user, or None with an
+    `actor_label` for non-human actors (the system, a partner, a rule).
+    """
+    if actor is not None and not actor.is_authenticated:
+        actor = None
+    return AuditEvent.objects.create(
+        at=at or timezone.now(),
+        actor=actor,
+        actor_label=actor_label or ("" if actor else SYSTEM),
+        verb=verb,
+        subject_type=ContentType.objects.get_for_model(subject) if subject is not None else None,
+        subject_id=str(subject.pk) if subject is not None else "",
+        subject_label=str(subject)[:200] if subject is not None else "",
+        reason=reason,
+        payload=_jsonable(payload or {}),
+    )
+
+
+def audit_events_for(subject: models.Model):
+    return AuditEvent.objects.filter(
+        subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk)
+    ).select_related("actor")

@@ -1,0 +1,21 @@
+"""Test overlay: the same settings, made fast and deterministic for pytest.
+
+django-q2 reads Q_CLUSTER["sync"] once at import, so it is set here and not in a
+fixture (STYLE.md): tasks run inline in the test process.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+from backoffice.settings import *  # noqa: F403
+from backoffice.settings import Q_CLUSTER, STORAGES
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LANGUAGE_CODE = "en"

@@ -1,0 +1,498 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_fsm.admin import FSMAdminMixin
+
+from backoffice.audit.services import audit_events_for
+from backoffice.paginator import EstimatedCountPaginator
+from orders.admin.filters import AgeBucketFilter, StageFilter
+from orders.admin.helpers import age_of, humanize_duration, stage_badge
+from orders.forms import OrderChangeForm, PaymentForm, QcPhotoForm, ReasonForm
+from orders.models import Order, OrderLine, Payment, StageVisit
+from orders.selectors import order_stock_availability
+from orders.services import (
+    EDITABLE_FIELDS,
+    OrderActionError,
+    order_cancel,
+    order_complete_stage,
+    order_hold,
+    order_record_payment,
+    order_transition,
+    order_unmet_checks,
+    order_update_details,
+    order_upload_qc_photo,
+    order_verify_coupon,
+    pick_list_print,
+)
+from orders.states import OPEN_STAGES, OrderStatus
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "sku",
+        "name",
+        "quantity",
+        "list_price",
+        "unit_price",
+        "deviation",
+        "is_customised",
+        "is_split_shipment",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("deviation %"))
+    def deviation(self, obj):
+        return obj.price_deviation_percent
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StageVisitInline(admin.TabularInline):
+    """The order's timeline: every stage it visited, how long, who completed it, how."""
+
+    model = StageVisit
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("stage timeline")
+    fields = ("stage", "entered_at", "left_at", "dwell", "actor", "via", "reason")
+    readonly_fields = fields
+    ordering = ("entered_at", "id")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description=_("dwell time"))
+    def dwell(self, obj):
+        if obj.left_at is None:
+            return format_html("<strong>{}</strong>", humanize_duration(age_of(obj.entered_at)))
+        return humanize_duration(obj.left_at - obj.entered_at)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PaymentInline(admin.TabularInline):
+    model = Payment
+    extra = 0
+    can_delete = False
+    fields = ("amount", "reference", "paid_at", "recorded_by", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
+    """The operating UI for orders. Every change goes through orders.services."""
+
+    form = OrderChangeForm
+    fsm_fields = ["status"]
+    change_form_template = "admin/orders/order/change_form.html"
+    list_display = (
+        "number",
+        "customer_name",
+        "partner",
+        "stage",
+        "age",
+        "dwell",
+        "total_amount",
+        "payment_status",
+        "placed_at",
+    )
+    list_filter = (
+        StageFilter,
+        AgeBucketFilter,
+        "payment_status",
+        "payment_method",
+        "partner",
+        "is_presale",
+    )
+    list_select_related = ("customer", "partner")
+    search_fields = ("number",)  # the real search is get_search_results below
+    search_help_text = _("Order number, external reference, customer reference, name or phone.")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["complete_stage_action", "print_pick_list_action", "hold_action", "cancel_action"]
+    inlines = [OrderLineInline, StageVisitInline, PaymentInline]
+    readonly_fields = (
+        "number",
+        "stage_display",
+        "held_from",
+        "stage_dwell",
+        "customer",
+        "partner",
+        "external_ref",
+        "source",
+        "payment_method",
+        "payment_status",
+        "goods_amount",
+        "discount_amount",
+        "total_amount",
+        "amount_paid",
+        "coupon",
+        "coupon_verified_at",
+        "is_presale",
+        "placed_at",
+        "created_at",
+        "updated_at",
+        "pick_list_printed_at",
+        "qc_photo",
+        "qc_photo_at",
+        "qc_photo_waived_at",
+        "carrier",
+        "tracking_number",
+        "dispatched_at",
+        "cancelled_at",
+        "cancel_reason",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("number", "stage_display"),
+                    ("stage_dwell", "held_from"),
+                    ("customer", "partner"),
+                    ("external_ref", "source"),
+                    ("placed_at", "is_presale", "is_expedited"),
+                )
+            },
+        ),
+        (
+            _("Payment"),
+            {
+                "fields": (
+                    ("payment_method", "payment_status"),
+                    ("goods_amount", "discount_amount"),
+                    ("total_amount", "amount_paid"),
+                    ("coupon", "coupon_verified_at"),
+                )
+            },
+        ),
+        (
+            _("Shipping address"),
+            {
+                "fields": (
+                    ("ship_name", "ship_phone"),
+                    ("ship_province", "ship_city", "ship_district"),
+                    ("ship_line1", "ship_postal_code"),
+                )
+            },
+        ),
+        (
+            _("Invoice and notes"),
+            {"fields": (("invoice_title", "invoice_tax_id"), "notes", "version")},
+        ),
+        (
+            _("Warehouse and dispatch"),
+            {
+                "fields": (
+                    ("pick_list_printed_at", "qc_photo", "qc_photo_at", "qc_photo_waived_at"),
+                    ("carrier", "tracking_number", "dispatched_at"),
+                    ("cancelled_at", "cancel_reason"),
+                    ("created_at", "updated_at"),
+                )
+            },
+        ),
+    )
+
+    # --- List columns --------------------------------------------------------
+
+    @admin.display(description=_("customer"), ordering="customer__name")
+    def customer_name(self, obj):
+        return obj.customer.name
+
+    @admin.display(description=_("stage"), ordering="status")
+    def stage(self, obj):
+        return stage_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("stage"))
+    def stage_display(self, obj):
+        return self.stage(obj)
+
+    @admin.display(description=_("age"), ordering="placed_at")
+    def age(self, obj):
+        if obj.status not in OPEN_STAGES:
+            return "–"
+        delta = age_of(obj.placed_at)
+        text = humanize_duration(delta)
+        hours = delta.total_seconds() / 3600
+        if hours >= settings.BACKLOG_ALARM_HOURS:
+            return format_html('<span class="age-alarm">{}</span>', text)
+        if hours >= settings.ORDER_TARGET_HOURS:
+            return format_html('<span class="age-late">{}</span>', text)
+        return text
+
+    @admin.display(description=_("in stage for"), ordering="stage_entered_at")
+    def dwell(self, obj):
+        if obj.status not in OPEN_STAGES:
+            return "–"
+        return humanize_duration(age_of(obj.stage_entered_at))
+
+    @admin.display(description=_("in stage for"))
+    def stage_dwell(self, obj):
+        return self.dwell(obj)
+
+    # --- Search: index-friendly exact and prefix matches only -----------------
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        from orders.models import Customer
+
+        customers = Customer.objects.filter(
+            Q(ref=term) | Q(phone=term) | Q(name__startswith=term)
+        ).values("pk")[:500]
+        return (
+            queryset.filter(
+                Q(number=term.upper())
+                | Q(external_ref=term)
+                | Q(ship_phone=term)
+                | Q(customer__in=customers)
+            ),
+            False,
+        )
+
+    # --- Permissions: the state and money never change through the form -------
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("orders.add_order")
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.status not in OPEN_STAGES:
+            fields += [f for f in EDITABLE_FIELDS if f not in fields]
+        return fields
+
+    def get_urls(self):
+        urls = super().get_urls()
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/payment/", view(self.payment_view), name="orders_order_payment"),
+            path(
+                "<path:object_id>/qc-photo/", view(self.qc_photo_view), name="orders_order_qc_photo"
+            ),
+            path(
+                "<path:object_id>/verify-coupon/",
+                view(self.verify_coupon_view),
+                name="orders_order_verify_coupon",
+            ),
+            path(
+                "bulk/<str:action>/", view(self.bulk_reason_view), name="orders_order_bulk_reason"
+            ),
+            *urls,
+        ]
+
+    # --- Saving details goes through the service ------------------------------
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            raise PermissionDenied  # orders are created through the intake service
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in EDITABLE_FIELDS}
+        if changes:
+            order_update_details(
+                obj, changes=changes, by=request.user, expected_version=form.cleaned_data["version"]
+            )
+
+    def save_related(self, request, form, formsets, change):
+        """Inlines are read-only views of the timeline, lines and payments."""
+
+    # --- Transition buttons call the services (STYLE.md pitfall) --------------
+
+    fsm_transition_not_allowed_msg = _("“{transition_name}” is not allowed.")
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None):
+        try:
+            order_transition(obj, name=transition_name, by=request.user, **dict(kwargs or {}))
+        except OrderActionError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return False
+        self.message_user(
+            request,
+            _gettext("Order %(number)s is now in “%(stage)s”.")
+            % {"number": obj.number, "stage": obj.get_status_display()},
+            level=messages.SUCCESS,
+        )
+        return True
+
+    def get_fsm_block_label(self, fsm_field_name):
+        return _gettext("Next step")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if order is not None:
+            extra_context.update(
+                unmet_checks=order_unmet_checks(order) if order.status in OPEN_STAGES else [],
+                stock_rows=order_stock_availability(order)
+                if order.status == OrderStatus.STOCK_RESERVATION
+                else [],
+                audit_events=list(audit_events_for(order).order_by("-at", "-id")[:30]),
+                can_record_payment=request.user.has_perm("orders.record_payment")
+                and order.status != OrderStatus.CANCELLED,
+                can_upload_photo=order.status in (OrderStatus.QUALITY_CHECK, OrderStatus.DISPATCHED)
+                and request.user.has_perm("orders.process_quality_check"),
+                can_verify_coupon=order.status == OrderStatus.SALES_REVIEW
+                and order.coupon_id is not None
+                and order.coupon_verified_at is None
+                and request.user.has_perm("orders.process_sales_review"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- Side actions of the order page ---------------------------------------
+
+    def _order_or_404(self, request, object_id) -> Order:
+        order = self.get_object(request, object_id)
+        if order is None:
+            raise PermissionDenied
+        return order
+
+    def _back_to(self, order):
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+
+    def _small_form_page(self, request, order, form, title):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": order,
+            "form": form,
+            "title": title,
+        }
+        return TemplateResponse(request, "admin/orders/order/small_form.html", context)
+
+    def payment_view(self, request, object_id):
+        order = self._order_or_404(request, object_id)
+        form = PaymentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                order_record_payment(order, by=request.user, **form.cleaned_data)
+            except OrderActionError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _gettext("Payment recorded."), messages.SUCCESS)
+                return self._back_to(order)
+        return self._small_form_page(request, order, form, _gettext("Record a payment"))
+
+    def qc_photo_view(self, request, object_id):
+        order = self._order_or_404(request, object_id)
+        form = QcPhotoForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                order_upload_qc_photo(order, photo=form.cleaned_data["photo"], by=request.user)
+            except OrderActionError as exc:
+                form.add_error(None, str(exc))
+            else:
+                self.message_user(request, _gettext("QC photo uploaded."), messages.SUCCESS)
+                return self._back_to(order)
+        return self._small_form_page(request, order, form, _gettext("Upload the QC photo"))
+
+    def verify_coupon_view(self, request, object_id):
+        order = self._order_or_404(request, object_id)
+        if request.method != "POST":
+            return self._back_to(order)
+        try:
+            order_verify_coupon(order, by=request.user)
+        except OrderActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, _gettext("Coupon verified."), messages.SUCCESS)
+        return self._back_to(order)
+
+    # --- Bulk actions: each order on its own, failures reported by number -----
+
+    def _report(self, request, done: int, failures: list[tuple[Order, str]]):
+        if done:
+            self.message_user(
+                request,
+                ngettext("%(count)d order done.", "%(count)d orders done.", done) % {"count": done},
+                messages.SUCCESS,
+            )
+        for order, reason in failures:
+            self.message_user(request, f"{order.number}: {reason}", messages.ERROR)
+
+    @admin.action(description=_("Complete the current stage"))
+    def complete_stage_action(self, request, queryset):
+        done, failures = 0, []
+        for order in queryset.select_related("customer"):
+            try:
+                order_complete_stage(order, by=request.user)
+                done += 1
+            except OrderActionError as exc:
+                failures.append((order, str(exc)))
+        self._report(request, done, failures)
+
+    @admin.action(description=_("Print pick list"))
+    def print_pick_list_action(self, request, queryset):
+        result = pick_list_print(list(queryset.select_related("customer")), by=request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "result": result,
+            "title": _gettext("Pick list"),
+        }
+        return TemplateResponse(request, "admin/orders/order/pick_list.html", context)
+
+    def _bulk_with_reason(self, request, queryset, action):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True)[:500])
+        url = reverse("admin:orders_order_bulk_reason", args=[action])
+        return HttpResponseRedirect(f"{url}?ids={ids}")
+
+    @admin.action(description=_("Put on hold…"))
+    def hold_action(self, request, queryset):
+        return self._bulk_with_reason(request, queryset, "hold")
+
+    @admin.action(description=_("Cancel…"))
+    def cancel_action(self, request, queryset):
+        return self._bulk_with_reason(request, queryset, "cancel")
+
+    def bulk_reason_view(self, request, action):
+        services = {
+            "hold": (order_hold, _("Put orders on hold")),
+            "cancel": (order_cancel, _("Cancel orders")),
+        }
+        if action not in services:
+            raise PermissionDenied
+        service, title = services[action]
+        raw_ids = (request.POST.get("ids") or request.GET.get("ids") or "").split(",")
+        ids = [int(i) for i in raw_ids if i.strip().isdigit()][:500]
+        orders = list(Order.objects.filter(pk__in=ids).select_related("customer"))
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            done, failures = 0, []
+            for order in orders:
+                try:
+                    service(order, by=request.user, reason=form.cleaned_data["reason"])
+                    done += 1
+                except OrderActionError as exc:
+                    failures.append((order, str(exc)))
+            self._report(request, done, failures)
+            return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "orders": orders,
+            "ids": ",".join(str(o.pk) for o in orders),
+            "title": title,
+        }
+        return TemplateResponse(request, "admin/orders/order/bulk_reason.html", context)

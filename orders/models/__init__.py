@@ -1,0 +1,27 @@
+from orders.models.catalog import Coupon, Product, StockLevel, Warehouse
+from orders.models.customers import Customer, Partner
+from orders.models.orders import (
+    STAGE_PERMISSIONS,
+    Order,
+    OrderLine,
+    Payment,
+    StockReservation,
+    order_number_new,
+)
+from orders.models.timeline import StageVisit
+
+__all__ = [
+    "STAGE_PERMISSIONS",
+    "Coupon",
+    "Customer",
+    "Order",
+    "OrderLine",
+    "Partner",
+    "Payment",
+    "Product",
+    "StageVisit",
+    "StockLevel",
+    "StockReservation",
+    "Warehouse",
+    "order_number_new",
+]

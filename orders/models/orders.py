@@ -1,0 +1,470 @@
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from orders.models.catalog import Coupon, Product, StockLevel
+from orders.models.customers import Customer, Partner
+from orders.states import (
+    CANCELLABLE,
+    MAIN_LINE,
+    OPEN_STAGES,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    Source,
+)
+
+S = OrderStatus
+ZERO = Decimal("0.00")
+# Crockford's base32 without look-alikes: safe to read out on the phone.
+_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def order_number_new(at=None) -> str:
+    """A new order number, e.g. SO261124-7K3M9QXA: date + 40 random bits.
+
+    Random rather than sequential: no counter row to contend on under bursty intake,
+    and partners cannot guess each other's volume. Collisions are refused by the
+    unique index and retried by the intake service.
+    """
+    day = timezone.localtime(at or timezone.now()).strftime("%y%m%d")
+    suffix = "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
+    return f"SO{day}-{suffix}"
+
+
+# Permission codenames per stage team (a Django group each, see migrations).
+STAGE_PERMISSIONS = {
+    S.RECEIVED: "orders.process_received",
+    S.SALES_REVIEW: "orders.process_sales_review",
+    S.FINANCE_REVIEW: "orders.process_finance_review",
+    S.STOCK_RESERVATION: "orders.process_stock_reservation",
+    S.PICKING: "orders.process_picking",
+    S.QUALITY_CHECK: "orders.process_quality_check",
+}
+
+
+class OrderQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=OPEN_STAGES)
+
+    def in_stage(self, stage: str):
+        return self.filter(status=stage)
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    """A customer's order on its way from purchase to dispatch.
+
+    The state only changes through the transition methods below, called by the
+    services in `orders.services` (which also write the timeline and the audit
+    log). `ConcurrentTransitionMixin` refuses a save whose state changed in the
+    database since the object was read: two people can never both move an order.
+    """
+
+    number = models.CharField(_("order number"), max_length=32, unique=True)
+    external_ref = models.CharField(_("external reference"), max_length=64, blank=True)
+    partner = models.ForeignKey(
+        Partner,
+        verbose_name=_("channel"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source, default=Source.ADMIN)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="orders"
+    )
+    status = FSMField(
+        _("stage"), choices=OrderStatus, default=S.RECEIVED, protected=True, db_index=False
+    )
+    # The stage an on-hold order returns to when released.
+    held_from = models.CharField(
+        _("held from stage"), max_length=20, choices=OrderStatus, blank=True
+    )
+    # When the current stage's open visit began: the current dwell without a join.
+    stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
+
+    payment_method = models.CharField(
+        _("payment method"), max_length=10, choices=PaymentMethod, default=PaymentMethod.PREPAID
+    )
+    payment_status = models.CharField(
+        _("payment status"), max_length=10, choices=PaymentStatus, default=PaymentStatus.UNPAID
+    )
+    goods_amount = models.DecimalField(
+        _("goods amount (CNY)"), max_digits=12, decimal_places=2, default=ZERO
+    )
+    discount_amount = models.DecimalField(
+        _("discount (CNY)"), max_digits=12, decimal_places=2, default=ZERO
+    )
+    total_amount = models.DecimalField(
+        _("total (CNY)"), max_digits=12, decimal_places=2, default=ZERO
+    )
+    amount_paid = models.DecimalField(
+        _("amount paid (CNY)"), max_digits=12, decimal_places=2, default=ZERO
+    )
+    coupon = models.ForeignKey(
+        Coupon,
+        verbose_name=_("coupon"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+    )
+    coupon_verified_at = models.DateTimeField(_("coupon verified at"), null=True, blank=True)
+    coupon_verified_via = models.CharField(_("coupon verified by"), max_length=12, blank=True)
+
+    is_presale = models.BooleanField(_("presale"), default=False)
+    is_expedited = models.BooleanField(
+        _("expedited"), default=False, help_text=_("The customer asked for express handling.")
+    )
+
+    ship_name = models.CharField(_("recipient"), max_length=120)
+    ship_phone = models.CharField(_("recipient phone"), max_length=32)
+    ship_province = models.CharField(_("province"), max_length=60)
+    ship_city = models.CharField(_("city"), max_length=60)
+    ship_district = models.CharField(_("district"), max_length=60, blank=True)
+    ship_line1 = models.CharField(_("address"), max_length=200)
+    ship_postal_code = models.CharField(_("postal code"), max_length=12, blank=True)
+
+    invoice_title = models.CharField(_("invoice title"), max_length=120, blank=True)
+    invoice_tax_id = models.CharField(_("taxpayer ID"), max_length=40, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+
+    placed_at = models.DateTimeField(_("placed at"), default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    pick_list_printed_at = models.DateTimeField(_("pick list printed at"), null=True, blank=True)
+    qc_photo = models.FileField(_("QC photo"), upload_to="qc/%Y/%m/", blank=True)
+    qc_photo_at = models.DateTimeField(_("QC photo taken at"), null=True, blank=True)
+    qc_photo_waived_at = models.DateTimeField(_("QC photo waived at"), null=True, blank=True)
+
+    carrier = models.CharField(_("carrier"), max_length=60, blank=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
+
+    # Bumped by every service that edits the order's details: a stale edit form is
+    # refused instead of silently overwriting someone else's change.
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "external_ref"],
+                condition=~Q(external_ref=""),
+                name="order_external_ref_per_partner",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_paid__gte=0) & Q(total_amount__gte=0), name="order_amounts"
+            ),
+        ]
+        indexes = [
+            # "Orders in stage X, oldest first" and the age buckets.
+            models.Index(fields=["status", "placed_at"], name="order_status_placed"),
+            # Current dwell per stage, the oldest waiting order of a stage.
+            models.Index(fields=["status", "stage_entered_at"], name="order_status_dwell"),
+            models.Index(fields=["updated_at"], name="order_updated"),
+            models.Index(fields=["external_ref"], name="order_external_ref"),
+        ]
+        permissions = [
+            ("process_received", _("Can accept received orders")),
+            ("process_sales_review", _("Can complete sales review")),
+            ("process_finance_review", _("Can complete finance review")),
+            ("process_stock_reservation", _("Can reserve stock")),
+            ("process_picking", _("Can print pick lists and complete picking")),
+            ("process_quality_check", _("Can complete quality check and dispatch")),
+            ("hold_order", _("Can put orders on hold")),
+            ("release_order", _("Can release held orders")),
+            ("cancel_order", _("Can cancel orders")),
+            ("record_payment", _("Can record payments")),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    # --- Facts the guards read -------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STAGES
+
+    @property
+    def payment_required_before_dispatch(self) -> bool:
+        return self.payment_method in (PaymentMethod.PREPAID, PaymentMethod.TRANSFER)
+
+    @property
+    def is_paid(self) -> bool:
+        return self.amount_paid >= self.total_amount
+
+    @property
+    def amount_due(self) -> Decimal:
+        return max(self.total_amount - self.amount_paid, ZERO)
+
+    def coupon_check_done(self) -> bool:
+        return self.coupon_id is None or self.coupon_verified_at is not None
+
+    def credit_within_limit(self) -> bool:
+        if self.payment_method != PaymentMethod.CREDIT:
+            return True
+        return self.credit_exposure() <= self.customer.credit_limit
+
+    def credit_exposure(self) -> Decimal:
+        """What the customer would owe on credit with this order accepted."""
+        # Only orders finance already accepted count: those still waiting for review
+        # have not been granted credit yet.
+        accepted = [S.STOCK_RESERVATION, S.PICKING, S.QUALITY_CHECK, S.DISPATCHED]
+        others = (
+            Order.objects.filter(customer_id=self.customer_id, payment_method=PaymentMethod.CREDIT)
+            .filter(Q(status__in=accepted) | Q(status=S.ON_HOLD, held_from__in=accepted))
+            .exclude(pk=self.pk)
+            .exclude(payment_status=PaymentStatus.PAID)
+            .aggregate(total=Sum("total_amount"), paid=Sum("amount_paid"))
+        )
+        outstanding = (others["total"] or ZERO) - (others["paid"] or ZERO)
+        return outstanding + self.amount_due
+
+    def stock_fully_reserved(self) -> bool:
+        lines = list(self.lines.all())
+        if not lines:
+            return False
+        reserved = {
+            row["line_id"]: row["quantity"]
+            for row in StockReservation.objects.filter(line__order=self, released_at=None)
+            .values("line_id")
+            .annotate(quantity=Sum("quantity"))
+        }
+        return all(reserved.get(line.pk, 0) >= line.quantity for line in lines)
+
+    def pick_list_printed(self) -> bool:
+        return self.pick_list_printed_at is not None
+
+    def qc_photo_done(self) -> bool:
+        return bool(self.qc_photo) or self.qc_photo_waived_at is not None
+
+    def payment_allows_dispatch(self) -> bool:
+        return not self.payment_required_before_dispatch or self.is_paid
+
+    # --- Transitions: state only; services do the rest --------------------------
+
+    @transition(
+        field=status,
+        source=S.RECEIVED,
+        target=S.SALES_REVIEW,
+        permission=STAGE_PERMISSIONS[S.RECEIVED],
+        custom={"label": _("Accept order"), "admin": True},
+    )
+    def accept(self):
+        pass
+
+    @transition(
+        field=status,
+        source=S.SALES_REVIEW,
+        target=S.FINANCE_REVIEW,
+        conditions=[coupon_check_done],
+        permission=STAGE_PERMISSIONS[S.SALES_REVIEW],
+        custom={"label": _("Confirm sales review"), "admin": True},
+    )
+    def approve_sales(self):
+        pass
+
+    @transition(
+        field=status,
+        source=S.FINANCE_REVIEW,
+        target=S.STOCK_RESERVATION,
+        conditions=[credit_within_limit],
+        permission=STAGE_PERMISSIONS[S.FINANCE_REVIEW],
+        custom={"label": _("Approve price check"), "admin": True},
+    )
+    def approve_finance(self):
+        pass
+
+    @transition(
+        field=status,
+        source=S.STOCK_RESERVATION,
+        target=S.PICKING,
+        conditions=[stock_fully_reserved],
+        permission=STAGE_PERMISSIONS[S.STOCK_RESERVATION],
+        custom={"label": _("Reserve stock"), "admin": True},
+    )
+    def reserve_stock(self):
+        pass
+
+    @transition(
+        field=status,
+        source=S.PICKING,
+        target=S.QUALITY_CHECK,
+        conditions=[pick_list_printed],
+        permission=STAGE_PERMISSIONS[S.PICKING],
+        custom={"label": _("Picking done"), "admin": True},
+    )
+    def finish_picking(self):
+        pass
+
+    @transition(
+        field=status,
+        source=S.QUALITY_CHECK,
+        target=S.DISPATCHED,
+        conditions=[qc_photo_done, payment_allows_dispatch],
+        permission=STAGE_PERMISSIONS[S.QUALITY_CHECK],
+        custom={"label": _("Dispatch"), "admin": True, "form": "orders.forms.DispatchForm"},
+    )
+    def dispatch(self, *, carrier: str = "", tracking_number: str = "", at=None):
+        self.carrier = carrier
+        self.tracking_number = tracking_number
+        self.dispatched_at = at or timezone.now()
+
+    @transition(
+        field=status,
+        source=MAIN_LINE,
+        target=S.ON_HOLD,
+        permission="orders.hold_order",
+        custom={"label": _("Put on hold"), "admin": True, "form": "orders.forms.ReasonForm"},
+    )
+    def hold(self):
+        self.held_from = self.status
+
+    @transition(
+        field=status,
+        source=S.ON_HOLD,
+        target=RETURN_VALUE(*MAIN_LINE),
+        permission="orders.release_order",
+        custom={"label": _("Release hold"), "admin": True, "form": "orders.forms.ReasonForm"},
+    )
+    def release(self):
+        stage = self.held_from
+        self.held_from = ""
+        return stage
+
+    @transition(
+        field=status,
+        source=CANCELLABLE,
+        target=S.CANCELLED,
+        permission="orders.cancel_order",
+        custom={"label": _("Cancel order"), "admin": True, "form": "orders.forms.ReasonForm"},
+    )
+    def cancel(self, *, reason: str = "", at=None):
+        self.cancel_reason = reason[:300]
+        self.cancelled_at = at or timezone.now()
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="lines"
+    )
+    product = models.ForeignKey(
+        Product, verbose_name=_("product"), on_delete=models.PROTECT, related_name="+"
+    )
+    # Snapshots: the order keeps what was sold even if the catalogue changes later.
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    list_price = models.DecimalField(_("list price"), max_digits=12, decimal_places=2)
+    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2)
+    is_customised = models.BooleanField(_("customised"), default=False)
+    is_split_shipment = models.BooleanField(_("split shipment"), default=False)
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0) & Q(list_price__gte=0), name="line_prices"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.sku}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+    @property
+    def price_deviation_percent(self) -> Decimal:
+        """How far the sold price is from the list price, in percent (signed)."""
+        if not self.list_price:
+            return Decimal("0")
+        return ((self.unit_price - self.list_price) / self.list_price * 100).quantize(
+            Decimal("0.01")
+        )
+
+
+class Payment(models.Model):
+    order = models.ForeignKey(
+        Order, verbose_name=_("order"), on_delete=models.PROTECT, related_name="payments"
+    )
+    amount = models.DecimalField(
+        _("amount (CNY)"),
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    reference = models.CharField(_("payment reference"), max_length=100, blank=True)
+    paid_at = models.DateTimeField(_("paid at"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recorded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["paid_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.amount}"
+
+
+class StockReservation(models.Model):
+    """Units of one order line held in one warehouse.
+
+    Open while neither released (order cancelled) nor consumed (order dispatched).
+    """
+
+    line = models.ForeignKey(
+        OrderLine,
+        verbose_name=_("order line"),
+        on_delete=models.CASCADE,
+        related_name="reservations",
+    )
+    stock_level = models.ForeignKey(
+        StockLevel, verbose_name=_("stock"), on_delete=models.PROTECT, related_name="reservations"
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    reserved_at = models.DateTimeField(_("reserved at"), default=timezone.now)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    consumed_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("stock reservation")
+        verbose_name_plural = _("stock reservations")
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.quantity} x {self.stock_level_id}"

@@ -1,0 +1,14 @@
+"""Hooks other apps subscribe to (orders imports none of them).
+
+Sent after the transaction commits, so receivers may queue tasks, send webhooks
+or notify people without ever announcing a change that was rolled back.
+"""
+
+from django.dispatch import Signal
+
+# kwargs: order, source (state before), target (state after), via, actor
+order_status_changed = Signal()
+# kwargs: order
+order_created = Signal()
+# kwargs: order, payment
+payment_recorded = Signal()
