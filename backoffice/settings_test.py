@@ -5,6 +5,7 @@ fixture (STYLE.md): tasks run inline in the test process.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 
@@ -19,3 +20,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LANGUAGE_CODE = "en"
+# Uploaded QC photos go to a throwaway folder, never into the working tree.
+MEDIA_ROOT = tempfile.mkdtemp(prefix="backoffice-test-media-")
+# Tests serve static files through the finders (no collectstatic needed).
+STATIC_ROOT = tempfile.mkdtemp(prefix="backoffice-test-static-")
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

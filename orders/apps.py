@@ -15,8 +15,52 @@ class OrdersConfig(AppConfig):
         # runs before this one; apps listed before orders (audit) are done already.
         post_migrate.connect(_teams_after_migrate, sender=self, dispatch_uid="orders.teams")
 
+    def admin_index_panels(self, request):
+        return stage_panel(request)
+
 
 def _teams_after_migrate(sender, using="default", **kwargs):
     from orders.teams import teams_ensure
 
     teams_ensure()
+
+
+def stage_panel(request):
+    """The home page's "orders waiting, by stage" panel (two indexed queries)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from orders.models import Order
+    from orders.selectors import orders_waiting_by_stage
+    from orders.states import OPEN_STAGES, OrderStatus
+
+    if not request.user.has_perm("orders.view_order"):
+        return []
+    waiting = orders_waiting_by_stage()
+    now = timezone.now()
+    late = timedelta(hours=settings.ORDER_TARGET_HOURS)
+    rows = [
+        {
+            "stage": stage,
+            "label": OrderStatus(stage).label,
+            "count": waiting.get(stage, {}).get("count", 0),
+            "oldest": waiting.get(stage, {}).get("oldest"),
+            "late": bool(waiting.get(stage, {}).get("oldest"))
+            and now - waiting[stage]["oldest"] > late,
+        }
+        for stage in OPEN_STAGES
+    ]
+    alarm = settings.BACKLOG_ALARM_HOURS
+    overdue = Order.objects.filter(
+        status__in=OPEN_STAGES, placed_at__lte=now - timedelta(hours=alarm)
+    ).count()
+    context = {
+        "stage_rows": rows,
+        "overdue": overdue,
+        "alarm_hours": alarm,
+        "changelist_url": reverse("admin:orders_order_changelist"),
+    }
+    return [("admin/orders/index_panel.html", context)]

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from orders.models import Order
 from orders.services import EDITABLE_FIELDS
+from orders.states import PaymentMethod
 
 
 class ReasonForm(forms.Form):
@@ -73,3 +74,67 @@ class OrderChangeForm(forms.ModelForm):
                     _("Someone else changed this order while you were editing. Reload the page.")
                 )
         return version
+
+
+class OrderCreateForm(forms.Form):
+    """Back-office order entry (phone orders, corrections): fed to `order_create`."""
+
+    customer = forms.ModelChoiceField(label=_("Customer"), queryset=None)
+    payment_method = forms.ChoiceField(label=_("Payment method"), choices=PaymentMethod.choices)
+    paid = forms.BooleanField(label=_("Already paid in full"), required=False)
+    coupon = forms.ModelChoiceField(label=_("Coupon"), queryset=None, required=False)
+    ship_name = forms.CharField(label=_("Recipient"), max_length=120)
+    ship_phone = forms.CharField(label=_("Recipient phone"), max_length=32)
+    ship_province = forms.CharField(label=_("Province"), max_length=60)
+    ship_city = forms.CharField(label=_("City"), max_length=60)
+    ship_district = forms.CharField(label=_("District"), max_length=60, required=False)
+    ship_line1 = forms.CharField(label=_("Address"), max_length=200)
+    invoice_title = forms.CharField(label=_("Invoice title"), max_length=120, required=False)
+    invoice_tax_id = forms.CharField(label=_("Taxpayer ID"), max_length=40, required=False)
+    notes = forms.CharField(
+        label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    is_expedited = forms.BooleanField(label=_("Expedited"), required=False)
+
+    def __init__(self, *args, admin_site=None, **kwargs):
+        from django.contrib.admin.widgets import AutocompleteSelect
+
+        from orders.models import Coupon, Customer
+
+        super().__init__(*args, **kwargs)
+        if admin_site is not None:
+            self.fields["customer"].widget = AutocompleteSelect(
+                Order._meta.get_field("customer"), admin_site
+            )
+        # Setting the queryset after the widget also gives the widget its choices.
+        self.fields["customer"].queryset = Customer.objects.all()
+        self.fields["coupon"].queryset = Coupon.objects.all()
+
+
+class OrderLineEntryForm(forms.Form):
+    product = forms.ModelChoiceField(label=_("Product"), queryset=None)
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=10_000)
+    unit_price = forms.DecimalField(
+        label=_("Unit price (blank: list price)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+    )
+
+    def __init__(self, *args, admin_site=None, **kwargs):
+        from django.contrib.admin.widgets import AutocompleteSelect
+
+        from orders.models import OrderLine, Product
+
+        super().__init__(*args, **kwargs)
+        if admin_site is not None:
+            self.fields["product"].widget = AutocompleteSelect(
+                OrderLine._meta.get_field("product"), admin_site
+            )
+        self.fields["product"].queryset = Product.objects.filter(is_active=True)
+
+
+OrderLineEntryFormSet = forms.formset_factory(
+    OrderLineEntryForm, extra=3, min_num=1, validate_min=True, max_num=200, validate_max=True
+)

@@ -4,35 +4,26 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from django_fsm.admin import FSMAdminMixin
 
 from backoffice.audit.services import audit_events_for
 from backoffice.paginator import EstimatedCountPaginator
 from orders.admin.filters import AgeBucketFilter, StageFilter
 from orders.admin.helpers import age_of, humanize_duration, stage_badge
-from orders.forms import OrderChangeForm, PaymentForm, QcPhotoForm, ReasonForm
+from orders.admin.order_actions import OrderActionsMixin
+from orders.forms import OrderChangeForm
 from orders.models import Order, OrderLine, Payment, StageVisit
 from orders.selectors import order_stock_availability
 from orders.services import (
     EDITABLE_FIELDS,
     OrderActionError,
-    order_cancel,
-    order_complete_stage,
-    order_hold,
-    order_record_payment,
     order_transition,
     order_unmet_checks,
     order_update_details,
-    order_upload_qc_photo,
-    order_verify_coupon,
-    pick_list_print,
 )
 from orders.states import OPEN_STAGES, OrderStatus
 
@@ -97,7 +88,7 @@ class PaymentInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
+class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
     """The operating UI for orders. Every change goes through orders.services."""
 
     form = OrderChangeForm
@@ -329,14 +320,14 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
             return False
         self.message_user(
             request,
-            _gettext("Order %(number)s is now in “%(stage)s”.")
+            gettext("Order %(number)s is now in “%(stage)s”.")
             % {"number": obj.number, "stage": obj.get_status_display()},
             level=messages.SUCCESS,
         )
         return True
 
     def get_fsm_block_label(self, fsm_field_name):
-        return _gettext("Next step")
+        return gettext("Next step")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
@@ -358,141 +349,3 @@ class OrderAdmin(FSMAdminMixin, admin.ModelAdmin):
                 and request.user.has_perm("orders.process_sales_review"),
             )
         return super().change_view(request, object_id, form_url, extra_context)
-
-    # --- Side actions of the order page ---------------------------------------
-
-    def _order_or_404(self, request, object_id) -> Order:
-        order = self.get_object(request, object_id)
-        if order is None:
-            raise PermissionDenied
-        return order
-
-    def _back_to(self, order):
-        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
-
-    def _small_form_page(self, request, order, form, title):
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": order,
-            "form": form,
-            "title": title,
-        }
-        return TemplateResponse(request, "admin/orders/order/small_form.html", context)
-
-    def payment_view(self, request, object_id):
-        order = self._order_or_404(request, object_id)
-        form = PaymentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                order_record_payment(order, by=request.user, **form.cleaned_data)
-            except OrderActionError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, _gettext("Payment recorded."), messages.SUCCESS)
-                return self._back_to(order)
-        return self._small_form_page(request, order, form, _gettext("Record a payment"))
-
-    def qc_photo_view(self, request, object_id):
-        order = self._order_or_404(request, object_id)
-        form = QcPhotoForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                order_upload_qc_photo(order, photo=form.cleaned_data["photo"], by=request.user)
-            except OrderActionError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, _gettext("QC photo uploaded."), messages.SUCCESS)
-                return self._back_to(order)
-        return self._small_form_page(request, order, form, _gettext("Upload the QC photo"))
-
-    def verify_coupon_view(self, request, object_id):
-        order = self._order_or_404(request, object_id)
-        if request.method != "POST":
-            return self._back_to(order)
-        try:
-            order_verify_coupon(order, by=request.user)
-        except OrderActionError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, _gettext("Coupon verified."), messages.SUCCESS)
-        return self._back_to(order)
-
-    # --- Bulk actions: each order on its own, failures reported by number -----
-
-    def _report(self, request, done: int, failures: list[tuple[Order, str]]):
-        if done:
-            self.message_user(
-                request,
-                ngettext("%(count)d order done.", "%(count)d orders done.", done) % {"count": done},
-                messages.SUCCESS,
-            )
-        for order, reason in failures:
-            self.message_user(request, f"{order.number}: {reason}", messages.ERROR)
-
-    @admin.action(description=_("Complete the current stage"))
-    def complete_stage_action(self, request, queryset):
-        done, failures = 0, []
-        for order in queryset.select_related("customer"):
-            try:
-                order_complete_stage(order, by=request.user)
-                done += 1
-            except OrderActionError as exc:
-                failures.append((order, str(exc)))
-        self._report(request, done, failures)
-
-    @admin.action(description=_("Print pick list"))
-    def print_pick_list_action(self, request, queryset):
-        result = pick_list_print(list(queryset.select_related("customer")), by=request.user)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "result": result,
-            "title": _gettext("Pick list"),
-        }
-        return TemplateResponse(request, "admin/orders/order/pick_list.html", context)
-
-    def _bulk_with_reason(self, request, queryset, action):
-        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True)[:500])
-        url = reverse("admin:orders_order_bulk_reason", args=[action])
-        return HttpResponseRedirect(f"{url}?ids={ids}")
-
-    @admin.action(description=_("Put on hold…"))
-    def hold_action(self, request, queryset):
-        return self._bulk_with_reason(request, queryset, "hold")
-
-    @admin.action(description=_("Cancel…"))
-    def cancel_action(self, request, queryset):
-        return self._bulk_with_reason(request, queryset, "cancel")
-
-    def bulk_reason_view(self, request, action):
-        services = {
-            "hold": (order_hold, _("Put orders on hold")),
-            "cancel": (order_cancel, _("Cancel orders")),
-        }
-        if action not in services:
-            raise PermissionDenied
-        service, title = services[action]
-        raw_ids = (request.POST.get("ids") or request.GET.get("ids") or "").split(",")
-        ids = [int(i) for i in raw_ids if i.strip().isdigit()][:500]
-        orders = list(Order.objects.filter(pk__in=ids).select_related("customer"))
-        form = ReasonForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            done, failures = 0, []
-            for order in orders:
-                try:
-                    service(order, by=request.user, reason=form.cleaned_data["reason"])
-                    done += 1
-                except OrderActionError as exc:
-                    failures.append((order, str(exc)))
-            self._report(request, done, failures)
-            return HttpResponseRedirect(reverse("admin:orders_order_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "orders": orders,
-            "ids": ",".join(str(o.pk) for o in orders),
-            "title": title,
-        }
-        return TemplateResponse(request, "admin/orders/order/bulk_reason.html", context)

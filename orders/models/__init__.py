@@ -1,13 +1,7 @@
 from orders.models.catalog import Coupon, Product, StockLevel, Warehouse
 from orders.models.customers import Customer, Partner
-from orders.models.orders import (
-    STAGE_PERMISSIONS,
-    Order,
-    OrderLine,
-    Payment,
-    StockReservation,
-    order_number_new,
-)
+from orders.models.lines import OrderLine, Payment, StockReservation
+from orders.models.orders import STAGE_PERMISSIONS, Order, order_number_new
 from orders.models.timeline import StageVisit
 
 __all__ = [
