@@ -61,31 +61,40 @@ class OrderActionsMixin:
         }
         return TemplateResponse(request, "admin/orders/order/small_form.html", context)
 
-    def payment_view(self, request, object_id):
+    def _side_form_view(self, request, object_id, *, form, perform, done_message, title):
+        """A small form on its own page whose valid data is handed to a service."""
         order = self._order_or_404(request, object_id)
-        form = PaymentForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                order_record_payment(order, by=request.user, **form.cleaned_data)
+                perform(order, form.cleaned_data)
             except OrderActionError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.message_user(request, gettext("Payment recorded."), messages.SUCCESS)
+                self.message_user(request, done_message, messages.SUCCESS)
                 return self._back_to(order)
-        return self._small_form_page(request, order, form, gettext("Record a payment"))
+        return self._small_form_page(request, order, form, title)
+
+    def payment_view(self, request, object_id):
+        return self._side_form_view(
+            request,
+            object_id,
+            form=PaymentForm(request.POST or None),
+            perform=lambda order, data: order_record_payment(order, by=request.user, **data),
+            done_message=gettext("Payment recorded."),
+            title=gettext("Record a payment"),
+        )
 
     def qc_photo_view(self, request, object_id):
-        order = self._order_or_404(request, object_id)
-        form = QcPhotoForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                order_upload_qc_photo(order, photo=form.cleaned_data["photo"], by=request.user)
-            except OrderActionError as exc:
-                form.add_error(None, str(exc))
-            else:
-                self.message_user(request, gettext("QC photo uploaded."), messages.SUCCESS)
-                return self._back_to(order)
-        return self._small_form_page(request, order, form, gettext("Upload the QC photo"))
+        return self._side_form_view(
+            request,
+            object_id,
+            form=QcPhotoForm(request.POST or None, request.FILES or None),
+            perform=lambda order, data: order_upload_qc_photo(
+                order, photo=data["photo"], by=request.user
+            ),
+            done_message=gettext("QC photo uploaded."),
+            title=gettext("Upload the QC photo"),
+        )
 
     def verify_coupon_view(self, request, object_id):
         order = self._order_or_404(request, object_id)
