@@ -20,6 +20,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # (actor, at) below serves it
     )
     # Who acted when it was not a person: "system", "partner:<code>", "rule:<id>".
     actor_label = models.CharField(_("actor label"), max_length=150, blank=True)
@@ -31,6 +32,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,  # (subject_type, subject_id, at) below serves it
     )
     subject_id = models.CharField(_("subject id"), max_length=64, blank=True)
     subject_label = models.CharField(_("subject"), max_length=200, blank=True)

@@ -14,8 +14,13 @@ from backoffice.audit.models import AuditEvent
 SYSTEM = "system"
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
     # Decimals, datetimes and UUIDs become strings the way DRF would render them.
+    if all(isinstance(value, _PLAIN) for value in payload.values()):
+        return payload
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
 

@@ -18,8 +18,14 @@ class StageVisit(models.Model):
     one table, counted apart.
     """
 
+    # No single-column FK indexes: (order, entered_at) serves order lookups, and people
+    # are deactivated rather than deleted. Fewer indexes keep this hot append cheap.
     order = models.ForeignKey(
-        Order, verbose_name=_("order"), on_delete=models.CASCADE, related_name="visits"
+        Order,
+        verbose_name=_("order"),
+        on_delete=models.CASCADE,
+        related_name="visits",
+        db_index=False,
     )
     stage = models.CharField(_("stage"), max_length=20, choices=OrderStatus)
     entered_at = models.DateTimeField(_("entered at"))
@@ -31,6 +37,7 @@ class StageVisit(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     via = models.CharField(_("via"), max_length=10, choices=Via, blank=True)
     reason = models.CharField(_("note"), max_length=300, blank=True)
