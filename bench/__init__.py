@@ -1,0 +1,1 @@
+"""Benchmarks of the order back-office on PostgreSQL (`make bench`, see __main__.py)."""

@@ -1,0 +1,250 @@
+"""Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [options]`.
+
+  changelist   admin order list server time at --small (10k) vs --orders (1M) orders;
+               goal: median(1M) / median(10k) <= 1.5 for every view
+  transitions  order_complete_stage per second vs raw SQL, on the --orders database;
+               goal: >= 200 transitions/s through the service
+  generate     only make sure the databases exist and hold their data
+
+Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
+to DATABASE_URL's, generated once and reused (--regenerate forces it). Prints a table
+and writes JSON to bench/results/. Exit status 1 when a goal is missed.
+
+Examples:
+  make bench
+  make bench BENCH_ARGS="--quick"                  # 100k instead of 1M: a smoke run
+  make bench BENCH_ARGS="transitions --transitions 5000"
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m bench changelist --orders 250000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.databases import base_url, database_ensure, database_for, size_label, url_for
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHANGELIST_GOAL = 1.5
+TRANSITIONS_GOAL = 200.0
+BENCHMARKS = ("changelist", "transitions", "generate")
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("benchmarks", nargs="*", choices=[*BENCHMARKS, []], metavar="BENCHMARK")
+    parser.add_argument("--orders", type=int, default=None, help="large size (default 1,000,000)")
+    parser.add_argument("--small", type=int, default=10_000, help="small size (default 10,000)")
+    parser.add_argument("--quick", action="store_true", help="large size 100,000: a smoke run")
+    parser.add_argument("--regenerate", action="store_true", help="rebuild the databases")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per view")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="changelist rounds, sizes alternating (default 2)"
+    )
+    parser.add_argument("--transitions", type=int, default=3000, help="transitions each way")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        help="connections for the extra concurrent transitions run (1: skip it)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    args.benchmarks = args.benchmarks or ["changelist", "transitions"]
+    if args.orders is None:
+        args.orders = 100_000 if args.quick else 1_000_000
+    return args
+
+
+def _run_worker(size: int, tasks: list[str], args) -> dict:
+    database = database_for(size)
+    created = database_ensure(database)
+    print(f"== {size_label(size)} orders: database {database}{' (created)' if created else ''}")
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = handle.name
+    command = [
+        sys.executable,
+        "-m",
+        "bench.worker",
+        "--size",
+        str(size),
+        "--tasks",
+        ",".join(tasks),
+        "--requests",
+        str(args.requests),
+        "--transitions",
+        str(args.transitions),
+        "--concurrency",
+        str(args.concurrency),
+        "--seed",
+        str(args.seed),
+        "--out",
+        out,
+    ]
+    if args.regenerate:
+        command.append("--regenerate")
+    env = {**os.environ, "DATABASE_URL": url_for(database)}
+    started = time.monotonic()
+    subprocess.run(command, env=env, check=True, cwd=Path(__file__).resolve().parent.parent)
+    result = json.loads(Path(out).read_text(encoding="utf-8"))
+    Path(out).unlink()
+    result["database"] = database
+    result["worker_seconds"] = round(time.monotonic() - started, 1)
+    data = result["data"]
+    how = "reused" if data.get("reused") else "generated"
+    print(
+        f"   {data['orders']:,} orders ({how}; generation took {data['seconds']:.0f} s), "
+        f"worker {result['worker_seconds']:.0f} s"
+    )
+    return result
+
+
+def _merge_changelist(into: dict, more: dict) -> None:
+    """Pool the request timings of two rounds and recompute the statistics."""
+    import statistics
+
+    from bench.changelist import percentile
+
+    for view, stats in more.items():
+        samples = into[view]["samples_ms"] + stats["samples_ms"]
+        into[view].update(
+            samples_ms=samples,
+            median_ms=round(statistics.median(samples), 2),
+            p95_ms=round(percentile(samples, 0.95), 2),
+            min_ms=round(min(samples), 2),
+        )
+
+
+def _table(rows: list[list[str]]) -> str:
+    header = ["benchmark", "value", "baseline", "ratio", "goal", "result"]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)), line]
+    for row in rows:
+        out.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    args = _parse(argv)
+    base_url()  # fails loudly without PostgreSQL
+    large, small = args.orders, args.small
+    plan: dict[int, list[str]] = {}
+    if "changelist" in args.benchmarks:
+        plan.setdefault(small, []).extend(["changelist", "check"])
+        plan.setdefault(large, []).append("changelist")
+    if "transitions" in args.benchmarks:
+        plan.setdefault(large, []).append("transitions")
+    if "generate" in args.benchmarks:
+        plan.setdefault(small, [])
+        plan.setdefault(large, [])
+
+    started = datetime.now(UTC)
+    results: dict[int, dict] = {}
+    # Sizes alternate over the rounds (10k, 1M, 10k, 1M...): drifts in the machine's
+    # speed then hit both sizes alike. Other work runs once, in the last round.
+    for round_index in range(args.rounds):
+        last = round_index == args.rounds - 1
+        for size, tasks in sorted(plan.items()):
+            wanted = [t for t in tasks if t == "changelist" or last]
+            if not wanted and not last:
+                continue
+            result = _run_worker(size, wanted, args)
+            if size in results and "changelist" in result:
+                _merge_changelist(results[size]["changelist"], result.pop("changelist"))
+            results.setdefault(size, {}).update(result)
+
+    rows, failed = [], False
+    for size, result in sorted(results.items()):
+        data = result["data"]
+        rows.append(
+            [
+                f"generate {size_label(size)} ({data['orders']:,} orders, {data['rows']:,} rows)",
+                f"{data['seconds']:.0f} s" + (" (reused)" if data.get("reused") else ""),
+                "-",
+                "-",
+                "-",
+                "info",
+            ]
+        )
+        problems = result.get("check", {}).get("problems")
+        if problems:
+            failed = True
+            label = f"data check {size_label(size)}"
+            rows.append([label, f"{len(problems)} problems", "-", "-", "0", "FAIL"])
+    if "changelist" in args.benchmarks:
+        big, little = results[large]["changelist"], results[small]["changelist"]
+        sizes = f"{size_label(large)} vs {size_label(small)}"
+        for view in big:
+            for stat, has_goal in (("median_ms", True), ("p95_ms", False)):
+                ratio = big[view][stat] / little[view][stat]
+                ok = ratio <= CHANGELIST_GOAL
+                failed |= has_goal and not ok
+                rows.append(
+                    [
+                        f"changelist {view} {stat[:-3]} ({sizes})",
+                        f"{big[view][stat]:.1f} ms",
+                        f"{little[view][stat]:.1f} ms",
+                        f"{ratio:.2f}",
+                        f"<= {CHANGELIST_GOAL}" if has_goal else "(info)",
+                        ("pass" if ok else "FAIL") if has_goal else "info",
+                    ]
+                )
+    if "transitions" in args.benchmarks:
+        t = results[large]["transitions"]
+        ok = t["service_per_second"] >= TRANSITIONS_GOAL
+        failed |= not ok
+        rows.append(
+            [
+                f"transitions/s service vs raw SQL ({t['transitions']:,}, {size_label(large)} db)",
+                f"{t['service_per_second']:.0f}/s",
+                f"{t['baseline_per_second']:.0f}/s",
+                f"{t['ratio']:.2f}",
+                f">= {TRANSITIONS_GOAL:.0f}/s",
+                "pass" if ok else "FAIL",
+            ]
+        )
+        if "concurrent" in t:
+            c = t["concurrent"]
+            rows.append(
+                [
+                    f"transitions/s, {c['connections']} connections at once (info)",
+                    f"{c['service_per_second']:.0f}/s",
+                    f"{c['baseline_per_second']:.0f}/s",
+                    f"{c['ratio']:.2f}",
+                    "(info)",
+                    "info",
+                ]
+            )
+    print()
+    print(_table(rows))
+
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "started_at": started.isoformat(),
+        "arguments": dict(vars(args)),
+        "results": {size_label(size): result for size, result in results.items()},
+        "table": rows,
+        "passed": not failed,
+    }
+    path = RESULTS / f"bench-{started:%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    (RESULTS / "latest.json").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"\nresults: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""One benchmark database, in its own process: `python -m bench.worker ...`.
+
+The runner starts one worker per data size, with DATABASE_URL pointing at that
+size's database, so every size is measured in a fresh process with cold caches of
+the same kind. The worker migrates, makes sure the data is there, runs the asked
+benchmarks and writes its results as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker")
+    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--tasks", default="changelist", help="comma-separated")
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--transitions", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench.generate import data_ensure
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    started = time.monotonic()
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    result: dict = {"size": args.size, "migrate_seconds": round(time.monotonic() - started, 1)}
+    result["data"] = data_ensure(args.size, seed=args.seed, regenerate=args.regenerate, log=log)
+    tasks = [t for t in args.tasks.split(",") if t]
+    if "check" in tasks:
+        from orders.demo.checks import order_data_problems, stock_totals_match
+
+        result["check"] = {
+            "problems": order_data_problems(limit=20) if args.size <= 100_000 else [],
+            "stock_totals_match": stock_totals_match(),
+        }
+    if "changelist" in tasks:
+        from bench.changelist import changelist_run
+
+        log("  changelist ...")
+        result["changelist"] = changelist_run(requests=args.requests)
+    if "transitions" in tasks:
+        from bench.transitions import transitions_run
+
+        log(f"  transitions ({args.transitions:,} each way) ...")
+        result["transitions"] = transitions_run(
+            count=args.transitions, concurrency=args.concurrency
+        )
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
