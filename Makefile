@@ -68,6 +68,7 @@ setup: install compilemessages var/secret_key ## Migrate SQLite, load demo data,
 .PHONY: run
 run: setup ## Install, migrate, load demo data and run the web server and a qcluster
 	@export SECRET_KEY=$$(cat var/secret_key); \
+	export EMAIL_BACKEND=$${EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend}; \
 	trap 'kill 0' EXIT INT TERM; \
 	$(MANAGE) qcluster & \
 	$(VENV)/bin/gunicorn backoffice.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 \
@@ -77,6 +78,7 @@ run: setup ## Install, migrate, load demo data and run the web server and a qclu
 	echo "  Order back-office running at http://$(HOST):$(PORT)/admin/"; \
 	echo "  Demo supervisor login: supervisor / supervisor-demo"; \
 	echo "  Team logins (password demo-pass): sales1 finance1 warehouse1 qc1"; \
+	echo "  Mail is written to var/mail/ (set EMAIL_BACKEND/EMAIL_HOST for a real SMTP server)"; \
 	echo "  Stop with Ctrl-C."; \
 	echo ""; \
 	wait
@@ -105,7 +107,7 @@ format: install ## Format the code with ruff
 	$(VENV)/bin/ruff format .
 
 .PHONY: bench
-bench: install ## Benchmarks on PostgreSQL (PG_URL): admin list 10k vs 1M orders, transitions/s (BENCH_ARGS="--quick" for 100k)
+bench: install ## Benchmarks on PostgreSQL (PG_URL): admin list 10k vs 1M orders, transitions/s, claims/s, breaker evaluation (BENCH_ARGS="--quick" for 100k)
 	DATABASE_URL=$(PG_URL) SECRET_KEY=bench $(PY) -m bench $(BENCH_ARGS)
 
 .PHONY: clean

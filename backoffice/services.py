@@ -10,6 +10,9 @@ from backoffice.models import Heartbeat
 
 def heartbeat_record(*, name: str, at: datetime | None = None) -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": at or timezone.now()})
+    from backoffice.deadman import deadman_recovered
+
+    deadman_recovered(name=name, now=at)
 
 
 def heartbeat_age(*, name: str) -> timedelta | None:

@@ -133,6 +133,11 @@ else:
     }
 
 # --- Auth -------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Surge staffing: a person lent to a team has its permissions until the grant ends.
+    "orders.auth.SurgeGrantBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -183,6 +188,8 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+# Used by the file-based backend that `make run` picks when no SMTP server is configured.
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "backoffice@localhost")
 
 # --- django-q2 ----------------------------------------------------------------
@@ -208,6 +215,30 @@ HEARTBEAT_MAX_AGE = env_int("HEARTBEAT_MAX_AGE", 180, minimum=30)
 # The order age buckets of the order list (hours): the 2-hour promise and the 3-hour alarm.
 ORDER_TARGET_HOURS = env_int("ORDER_TARGET_HOURS", 2, minimum=1)
 BACKLOG_ALARM_HOURS = env_int("BACKLOG_ALARM_HOURS", 3, minimum=1)
+# After a transition into a stage, its breaker is checked at most this often per process
+# (seconds); the minute schedule evaluates every breaker anyway.
+BREAKER_ENTRY_CHECK_SECONDS = env_int("BREAKER_ENTRY_CHECK_SECONDS", 2, minimum=0)
+# The group told about backlog alarms and a dead task queue.
+SUPERVISORS_GROUP = env_str("SUPERVISORS_GROUP", "Supervisors")
+
+# --- Notifications (backoffice.notifications) ----------------------------------
+# A message whose channels all keep failing is retried with backoff and given up
+# (status "failed", audited) only after this many hours.
+NOTIFY_GIVE_UP_HOURS = env_int("NOTIFY_GIVE_UP_HOURS", 48, minimum=1)
+# Prefixed to relative links ("/admin/...") in e-mails and chat messages, e.g.
+# "https://backoffice.example.com"; blank leaves links as they are.
+NOTIFY_BASE_URL = env_str("NOTIFY_BASE_URL", "").rstrip("/")
+if NOTIFY_BASE_URL and not NOTIFY_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"NOTIFY_BASE_URL={NOTIFY_BASE_URL!r} must start with http(s)://")
+
+# --- django-import-export (admin import/export, orders/resources.py) -----------
+# An import commits the whole file or nothing; importing needs the model's change
+# permission (adding rows also needs add, see orders/resources.py), exporting its
+# view permission. Imported rows also get the admin's per-object history entries.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # --- Logging ------------------------------------------------------------------
 LOGGING = {

@@ -15,6 +15,24 @@ class OrdersConfig(AppConfig):
         # runs before this one; apps listed before orders (audit) are done already.
         post_migrate.connect(_teams_after_migrate, sender=self, dispatch_uid="orders.teams")
 
+    def schedules(self):
+        from backoffice.schedules import ScheduleSpec
+
+        return [
+            ScheduleSpec(
+                name="orders.breakers_evaluate", func="orders.tasks.breakers_evaluate", minutes=1
+            ),
+            ScheduleSpec(
+                name="orders.backlog_alarm_scan", func="orders.tasks.backlog_alarm_scan", minutes=1
+            ),
+            ScheduleSpec(name="orders.claims_expire", func="orders.tasks.claims_expire", minutes=1),
+            ScheduleSpec(
+                name="orders.surge_grants_expire",
+                func="orders.tasks.surge_grants_expire",
+                minutes=1,
+            ),
+        ]
+
     def admin_index_panels(self, request):
         return stage_panel(request)
 

@@ -21,6 +21,7 @@ ORDER_PICK_LIST_PRINTED = "order.pick_list_printed"
 STOCK_RESERVED = "stock.reserved"
 STOCK_RELEASED = "stock.released"
 STOCK_SHIPPED = "stock.shipped"
+IMPORT_COMPLETED = "import.completed"
 
 register_verbs(
     {
@@ -35,6 +36,7 @@ register_verbs(
         STOCK_RESERVED: _("Stock reserved"),
         STOCK_RELEASED: _("Stock released"),
         STOCK_SHIPPED: _("Stock shipped"),
+        IMPORT_COMPLETED: _("Import completed"),
     }
 )
 
@@ -120,3 +122,49 @@ def stock_event(*, verb, order, by, actor_label="", lines, at):
     return audit_record(
         verb=verb, actor=by, actor_label=actor_label, subject=order, at=at, payload={"lines": lines}
     )
+
+
+def import_completed_event(*, model, file_name, totals, by, at=None):
+    """One event per committed admin import (django-import-export), whatever its size."""
+    return audit_record(
+        verb=IMPORT_COMPLETED,
+        actor=by,
+        reason=file_name,
+        at=at,
+        payload={
+            "model": model._meta.label_lower,
+            "file_name": file_name,
+            "rows": totals.get("rows", 0),
+            "new": totals.get("new", 0),
+            "updated": totals.get("update", 0),
+            "skipped": totals.get("skip", 0),
+        },
+    )
+
+
+# --- Flow control --------------------------------------------------------------
+ORDER_CLAIMED = "order.claimed"
+ORDER_CLAIM_RELEASED = "order.claim_released"
+ORDER_PINNED = "order.pinned"
+BREAKER_TRIPPED = "breaker.tripped"
+BREAKER_RESET = "breaker.reset"
+ALARM_STARTED = "alarm.started"
+ALARM_ENDED = "alarm.ended"
+SURGE_GRANTED = "surge.granted"
+SURGE_ENDED = "surge.ended"
+STAGE_SETTING_CHANGED = "stage_setting.changed"
+
+register_verbs(
+    {
+        ORDER_CLAIMED: _("Order claimed"),
+        ORDER_CLAIM_RELEASED: _("Order claim released"),
+        ORDER_PINNED: _("Order pinned or unpinned"),
+        BREAKER_TRIPPED: _("Circuit breaker tripped"),
+        BREAKER_RESET: _("Circuit breaker reset"),
+        ALARM_STARTED: _("Backlog alarm started"),
+        ALARM_ENDED: _("Backlog alarm ended"),
+        SURGE_GRANTED: _("Peak support granted"),
+        SURGE_ENDED: _("Peak support ended"),
+        STAGE_SETTING_CHANGED: _("Stage settings changed"),
+    }
+)

@@ -55,3 +55,96 @@ def order_stock_availability(order: Order) -> list[dict]:
         }
         for line in lines
     ]
+
+
+def todo_for(user, *, now=None) -> dict:
+    """A person's to-do: the stages they work (queue, limits, breaker), their claimed
+    orders, pinned and overdue orders in their stages, their unread notifications.
+
+    The admin page and the phone API render this same structure (about ten queries).
+    """
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from backoffice.claims import person_key
+    from backoffice.models import WorkLoad
+    from backoffice.notifications.selectors import notifications_unread_for
+    from orders.models import STAGE_PERMISSIONS, StageBreaker
+    from orders.services.alarms import orders_over_sla_filter
+    from orders.services.breakers import stages_waiting
+    from orders.services.queues import queue_key, stage_limits, stage_settings
+    from orders.states import MAIN_LINE, OrderStatus
+
+    now = now or timezone.now()
+    mine = [s for s in MAIN_LINE if user.has_perm(STAGE_PERMISSIONS[s])]
+    settings_by_stage = stage_settings()
+    waiting = stages_waiting(mine) if mine else {}
+    breakers = {b.stage: b for b in StageBreaker.objects.filter(stage__in=mine)}
+    keys = [queue_key(s) for s in mine] + [person_key(queue_key(s), user.pk) for s in mine]
+    loads = dict(WorkLoad.objects.filter(key__in=keys).values_list("key", "in_progress"))
+    change_url = "admin:orders_order_change"
+
+    def order_row(order) -> dict:
+        dwell = now - order.stage_entered_at
+        setting = settings_by_stage.get(order.status)
+        return {
+            "id": order.pk,
+            "number": order.number,
+            "stage": order.status,
+            "stage_label": str(OrderStatus(order.status).label),
+            "pinned": order.pinned,
+            "placed_at": order.placed_at.isoformat(),
+            "in_stage_minutes": int(dwell.total_seconds() // 60),
+            "sla_minutes": setting.sla_minutes if setting else None,
+            "claimed_at": order.claimed_at.isoformat() if order.claimed_at else None,
+            "url": reverse(change_url, args=[order.pk]),
+        }
+
+    stages = []
+    for stage in mine:
+        setting = settings_by_stage[stage]
+        breaker = breakers.get(stage)
+        is_open = bool(breaker and breaker.is_open)
+        limits = stage_limits(setting, breaker_open=is_open)
+        stages.append(
+            {
+                "stage": stage,
+                "label": str(OrderStatus(stage).label),
+                "waiting": waiting.get(stage).count if stage in waiting else 0,
+                "in_progress": loads.get(queue_key(stage), 0),
+                "wip_limit": limits.wip_limit,
+                "mine": loads.get(person_key(queue_key(stage), user.pk), 0),
+                "person_cap": limits.person_cap,
+                "breaker": breaker.state if breaker else "closed",
+                "breaker_label": str(breaker.get_state_display()) if breaker else "",
+                "claim_url": reverse("admin:orders_claim_next", args=[stage]),
+            }
+        )
+    claimed = Order.objects.filter(claimed_by=user).order_by("claimed_at")[:100]
+    pinned = Order.objects.filter(status__in=mine, pinned=True, claimed_by__isnull=True).order_by(
+        "placed_at"
+    )[:20]
+    overdue = Order.objects.filter(status__in=mine).filter(orders_over_sla_filter(now=now))
+    notifications = list(notifications_unread_for(user).order_by("-created_at")[:20])
+    return {
+        "generated_at": now.isoformat(),
+        "stages": stages,
+        "claimed": [order_row(o) for o in claimed],
+        "pinned": [order_row(o) for o in pinned],
+        "overdue": {
+            "count": overdue.count() if mine else 0,
+            "oldest": [order_row(o) for o in overdue.order_by("stage_entered_at")[:10]]
+            if mine
+            else [],
+        },
+        "notifications": [
+            {
+                "id": n.pk,
+                "level": n.level,
+                "text": n.text,
+                "link": n.link,
+                "created_at": n.created_at.isoformat(),
+            }
+            for n in notifications
+        ],
+    }

@@ -63,6 +63,14 @@ class PaymentStatus(models.TextChoices):
     PAID = "paid", _("Paid")
 
 
+class Lane(models.IntegerChoices):
+    """Where an order queues within its stage (set from its health score)."""
+
+    FAST = 0, _("Fast lane")
+    NORMAL = 1, _("Normal")
+    WATCH = 2, _("Watch queue")
+
+
 S = OrderStatus
 
 # The main line, in order. Each open stage has exactly one open timeline visit.

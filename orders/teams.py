@@ -19,6 +19,11 @@ _VIEW = [
     "orders.view_coupon",
     "orders.view_partner",
     "audit.view_auditevent",
+    "orders.view_stagesetting",
+    "orders.view_stagebreaker",
+    "orders.view_breakerevent",
+    "orders.view_alarmepisode",
+    "orders.view_surgegrant",
 ]
 
 SALES = "Sales team"
@@ -74,6 +79,25 @@ TEAM_PERMISSIONS: dict[str, list[str]] = {
         "orders.change_partner",
         "orders.add_partner",
         "orders.add_order",
+        "orders.change_stagesetting",
+        "orders.add_surgegrant",
+        "orders.change_surgegrant",
+        "backoffice.view_businesscalendar",
+        "backoffice.add_businesscalendar",
+        "backoffice.change_businesscalendar",
+        "backoffice.view_workingperiod",
+        "backoffice.add_workingperiod",
+        "backoffice.change_workingperiod",
+        "backoffice.delete_workingperiod",
+        "backoffice.view_specialday",
+        "backoffice.add_specialday",
+        "backoffice.change_specialday",
+        "backoffice.delete_specialday",
+        "backoffice.view_outage",
+        "notifications.view_notificationchannel",
+        "notifications.add_notificationchannel",
+        "notifications.change_notificationchannel",
+        "notifications.view_message",
     ],
 }
 

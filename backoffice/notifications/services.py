@@ -58,6 +58,7 @@ def notify(
     event: str = "",
     quiet_hours: tuple[datetime.time, datetime.time] | None = None,
     deliver_now: bool = False,
+    in_app: bool = True,
 ) -> Message | None:
     """Tell people something: in their to-do list at once, and through `channels`.
 
@@ -66,15 +67,16 @@ def notify(
     `Message` is queued after commit and retried with backoff by the sweeper; a
     non-urgent one created inside `quiet_hours` (local times, may wrap midnight) waits
     for the end of the window. `deliver_now` sends in this process, without the task
-    queue (for alarms about the task queue itself). Returns the Message, or None when
-    no enabled channel was given.
+    queue (for alarms about the task queue itself). `in_app=False` skips the in-app
+    copy (the caller wrote it already) while still mailing the recipients. Returns the
+    Message, or None when no enabled channel was given.
     """
     users, given = list(recipients), list(channels)
     chain = channels_in_chain(c.pk if isinstance(c, NotificationChannel) else c for c in given)
     subject, text = str(subject), str(text)
     now = timezone.now()
     with transaction.atomic():
-        if users:
+        if users and in_app:
             notification_send_in_app(
                 recipients=users, text=_in_app_text(subject, text), link=link, level=level
             )

@@ -56,3 +56,45 @@ class AgeBucketFilter(admin.SimpleListFilter):
         if value.startswith("gt") and value[2:].isdigit():
             return queryset.filter(placed_at__lte=now - timedelta(hours=int(value[2:])))
         return queryset
+
+
+class SlaFilter(admin.SimpleListFilter):
+    """Orders waiting in their stage longer than its target dwell (in business hours)."""
+
+    title = _("target dwell")
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [("over", _("over the stage's target"))]
+
+    def queryset(self, request, queryset):
+        if self.value() != "over":
+            return queryset
+        from orders.services.alarms import orders_over_sla_filter
+
+        return queryset.filter(orders_over_sla_filter(now=timezone.now()))
+
+
+class QueueFilter(admin.SimpleListFilter):
+    title = _("work queue")
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("pinned", _("pinned")),
+            ("claimed", _("claimed")),
+            ("mine", _("claimed by me")),
+            ("unclaimed", _("waiting, unclaimed")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "pinned":
+            return queryset.filter(pinned=True)
+        if value == "claimed":
+            return queryset.filter(claimed_by__isnull=False)
+        if value == "mine":
+            return queryset.filter(claimed_by=request.user)
+        if value == "unclaimed":
+            return queryset.filter(status__in=OPEN_STAGES, claimed_by__isnull=True)
+        return queryset

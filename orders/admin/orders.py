@@ -4,28 +4,34 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django_fsm.admin import FSMAdminMixin
+from django_fsm.admin import FSMAdminMixin, FSMObjectTransition, FSMTransitionContext
 
 from backoffice.audit.services import audit_events_for
 from backoffice.paginator import EstimatedCountPaginator
-from orders.admin.filters import AgeBucketFilter, StageFilter
+from orders.admin.catalog import BackofficeExportMixin
+from orders.admin.filters import AgeBucketFilter, QueueFilter, SlaFilter, StageFilter
 from orders.admin.helpers import age_of, humanize_duration, stage_badge
 from orders.admin.order_actions import OrderActionsMixin
+from orders.admin.todo import WorkQueueAdminMixin
 from orders.forms import OrderChangeForm
-from orders.models import Order, OrderLine, Payment, StageVisit
+from orders.models import STAGE_PERMISSIONS, Order, OrderLine, Payment, StageVisit
+from orders.resources import OrderResource
 from orders.selectors import order_stock_availability
 from orders.services import (
     EDITABLE_FIELDS,
+    TRANSITION_NAMES,
     OrderActionError,
     order_transition,
     order_unmet_checks,
     order_update_details,
 )
-from orders.states import OPEN_STAGES, OrderStatus
+from orders.services.queues import order_claim_touch
+from orders.states import MAIN_LINE, OPEN_STAGES, OrderStatus
 
 
 class OrderLineInline(admin.TabularInline):
@@ -88,12 +94,22 @@ class PaymentInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
+class OrderAdmin(
+    FSMAdminMixin,
+    BackofficeExportMixin,
+    OrderActionsMixin,
+    WorkQueueAdminMixin,
+    admin.ModelAdmin,
+):
     """The operating UI for orders. Every change goes through orders.services."""
+
+    # Export only: orders enter through intake and change stage through the services.
+    resource_classes = [OrderResource]
 
     form = OrderChangeForm
     fsm_fields = ["status"]
     change_form_template = "admin/orders/order/change_form.html"
+    change_list_template = "admin/orders/order/change_list.html"
     list_display = (
         "number",
         "customer_name",
@@ -101,6 +117,7 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
         "stage",
         "age",
         "dwell",
+        "queue",
         "total_amount",
         "payment_status",
         "placed_at",
@@ -108,12 +125,14 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
     list_filter = (
         StageFilter,
         AgeBucketFilter,
+        SlaFilter,
+        QueueFilter,
         "payment_status",
         "payment_method",
         "partner",
         "is_presale",
     )
-    list_select_related = ("customer", "partner")
+    list_select_related = ("customer", "partner", "claimed_by")
     search_fields = ("number",)  # the real search is get_search_results below
     search_help_text = _("Order number, external reference, customer reference, name or phone.")
     paginator = EstimatedCountPaginator
@@ -236,6 +255,13 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
             return "–"
         return humanize_duration(age_of(obj.stage_entered_at))
 
+    @admin.display(description=_("queue"))
+    def queue(self, obj):
+        pin = "📌 " if obj.pinned else ""
+        if obj.claimed_by_id:
+            return format_html("{}{}", pin, obj.claimed_by.get_username())
+        return pin or "–"
+
     @admin.display(description=_("in stage for"))
     def stage_dwell(self, obj):
         return self.dwell(obj)
@@ -279,6 +305,7 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
         urls = super().get_urls()
         view = self.admin_site.admin_view
         return [
+            *self.work_queue_urls(),
             path("<path:object_id>/payment/", view(self.payment_view), name="orders_order_payment"),
             path(
                 "<path:object_id>/qc-photo/", view(self.qc_photo_view), name="orders_order_qc_photo"
@@ -308,6 +335,12 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         """Inlines are read-only views of the timeline, lines and payments."""
 
+    def construct_change_message(self, request, form, formsets, add=False):
+        # The inline formsets are never saved (see save_related), so they lack the
+        # new/changed/deleted object lists Django's change message reads: every save
+        # and every transition button press would crash with a 500.
+        return super().construct_change_message(request, form, [], add)
+
     # --- Transition buttons call the services (STYLE.md pitfall) --------------
 
     fsm_transition_not_allowed_msg = _("“{transition_name}” is not allowed.")
@@ -326,12 +359,81 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
         )
         return True
 
+    def _get_fsm_extra_context(self, *, request, obj):
+        """The buttons: what the user may do now. "Reserve stock" is offered while the
+        stock is not reserved yet: pressing it is what reserves it (the service refuses
+        with the short lines if it cannot), so its FSM condition cannot gate the button."""
+        names = [
+            t.name
+            for t in obj.get_available_user_status_transitions(user=request.user)
+            if self.is_fsm_transition_visible(t)
+        ]
+        reserve = Order.reserve_stock._django_fsm.get_transition(obj.status)
+        if (
+            reserve is not None
+            and "reserve_stock" not in names
+            and reserve.has_perm(obj, request.user)
+        ):
+            names.insert(0, "reserve_stock")
+        if not names:
+            return
+        by_name = {name: getattr(Order, name)._django_fsm for name in names}
+        yield FSMObjectTransition(
+            fsm_field="status",
+            block_label=self.get_fsm_block_label(fsm_field_name="status"),
+            available_transitions=[
+                FSMTransitionContext(
+                    name=name,
+                    label=self.get_fsm_label(meta.get_transition(obj.status)),
+                    help_text=self.get_help_text(meta.get_transition(obj.status)),
+                )
+                for name, meta in by_name.items()
+            ],
+        )
+
     def get_fsm_block_label(self, fsm_field_name):
         return gettext("Next step")
 
+    def response_change(self, request, obj):
+        # FSMAdminMixin answers a forged step name (not a transition) with a 500.
+        name = request.POST.get(self.fsm_post_param)
+        if name and name not in TRANSITION_NAMES:
+            self.message_user(
+                request, gettext("Unknown step “%(step)s”.") % {"step": name}, messages.ERROR
+            )
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def fsm_transition_view(self, request, object_id, transition_name, **kwargs):
+        if transition_name not in TRANSITION_NAMES:
+            raise Http404
+        return super().fsm_transition_view(request, object_id, transition_name, **kwargs)
+
+    def changelist_view(self, request, extra_context=None):
+        from orders.models import StageBreaker
+
+        extra_context = extra_context or {}
+        extra_context["open_breakers"] = list(
+            StageBreaker.objects.exclude(state="closed").order_by("stage")
+        )
+        return super().changelist_view(request, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
+        if (
+            request.method == "POST"
+            and request.POST.get(self.fsm_post_param)
+            and order is not None
+            and self.has_view_permission(request, order)
+            and not self.has_change_permission(request, order)
+        ):
+            # The warehouse and QC teams may move orders but not edit their details;
+            # Django refuses any POST to the change form without change permission, so
+            # their button press is handled here (the service checks the stage permission).
+            return self.response_change(request, order)
         extra_context = extra_context or {}
+        if order is not None and request.method == "GET":
+            order_claim_touch(order, user=request.user)
         if order is not None:
             extra_context.update(
                 unmet_checks=order_unmet_checks(order) if order.status in OPEN_STAGES else [],
@@ -343,6 +445,11 @@ class OrderAdmin(FSMAdminMixin, OrderActionsMixin, admin.ModelAdmin):
                 and order.status != OrderStatus.CANCELLED,
                 can_upload_photo=order.status in (OrderStatus.QUALITY_CHECK, OrderStatus.DISPATCHED)
                 and request.user.has_perm("orders.process_quality_check"),
+                claimable=order.status in MAIN_LINE
+                and request.user.has_perm(STAGE_PERMISSIONS[order.status]),
+                can_release_claim=order.claimed_by_id == request.user.pk
+                or request.user.has_perm("orders.release_order"),
+                can_pin=order.status in MAIN_LINE and request.user.has_perm("orders.release_order"),
                 can_verify_coupon=order.status == OrderStatus.SALES_REVIEW
                 and order.coupon_id is not None
                 and order.coupon_verified_at is None

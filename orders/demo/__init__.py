@@ -44,6 +44,7 @@ from orders.demo.catalog import (
     catalog_create,
     staff_ensure,
 )
+from orders.demo.flow import flow_demo_setup
 from orders.demo.simulation import OrderFlow
 from orders.demo.story import QC_PHOTO_NAME
 from orders.demo.writer import OrderWriter, sink_for_connection
@@ -133,6 +134,7 @@ def demo_seed(
         writer.finish()
         _stock_reserved_sync(catalog, flow.reserved)
         live, problems = _live_orders(rng, catalog, count=live_orders)
+        flow_demo_setup()
     if write_qc_photo:
         _qc_photo_ensure()
     return demo_summary(seconds=time.monotonic() - started, live=live, problems=problems)

@@ -20,6 +20,7 @@ from orders.models import Coupon, Customer, Partner, Product, StockLevel, Wareho
 
 SUPERVISOR_LOGIN = ("supervisor", "supervisor-demo")
 TEAM_PASSWORD = "demo-pass"
+DEMO_MAIL_DOMAIN = "demo.example"
 # username -> (group, family name, given name); the supervisor is also a superuser.
 STAFF = {
     "supervisor": (teams.SUPERVISORS, "陈", "静"),
@@ -198,13 +199,14 @@ def staff_ensure(*, set_passwords: bool) -> dict[str, int]:
             username=username,
             defaults={"is_staff": True, "first_name": given, "last_name": family},
         )
+        user.email = f"{username}@{DEMO_MAIL_DOMAIN}"
         is_supervisor = username == SUPERVISOR_LOGIN[0]
         if created or set_passwords:
             user.set_password(SUPERVISOR_LOGIN[1] if is_supervisor else TEAM_PASSWORD)
         user.is_staff = True
         user.is_active = True
         user.is_superuser = is_supervisor
-        user.save(update_fields=["password", "is_staff", "is_active", "is_superuser"])
+        user.save(update_fields=["password", "is_staff", "is_active", "is_superuser", "email"])
         if group_name in groups:
             user.groups.add(groups[group_name])
         ids[username] = user.pk

@@ -3,6 +3,7 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -15,6 +16,7 @@ from orders.states import (
     CANCELLABLE,
     MAIN_LINE,
     OPEN_STAGES,
+    Lane,
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
@@ -152,6 +154,25 @@ class Order(ConcurrentTransitionMixin, models.Model):
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
 
+    # Work queue of the current stage: who is working on it (claim-next), whether it
+    # is pinned to the top (a breaker trip or a supervisor), and its lane (the health
+    # score puts good orders in the fast lane and risky ones on watch).
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("claimed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    claim_touched_at = models.DateTimeField(_("claim last active"), null=True, blank=True)
+    pinned = models.BooleanField(_("pinned"), default=False, db_default=False)
+    lane = models.PositiveSmallIntegerField(
+        _("lane"), choices=Lane, default=Lane.NORMAL, db_default=Lane.NORMAL
+    )
+
     # Bumped by every service that edits the order's details: a stale edit form is
     # refused instead of silently overwriting someone else's change.
     version = models.PositiveIntegerField(_("version"), default=1)
@@ -178,6 +199,21 @@ class Order(ConcurrentTransitionMixin, models.Model):
             # Current dwell per stage, the oldest waiting order of a stage.
             models.Index(fields=["status", "stage_entered_at"], name="order_status_dwell"),
             models.Index(fields=["updated_at"], name="order_updated"),
+            # The work queue of a stage: unclaimed, pinned first, fast lane, oldest.
+            models.Index(
+                "status",
+                models.F("pinned").desc(),
+                "lane",
+                "placed_at",
+                condition=Q(claimed_by=None),
+                name="order_queue",
+            ),
+            # Who holds what (my to-do, claim expiry, counter reconciliation).
+            models.Index(
+                fields=["claimed_by", "status"],
+                condition=Q(claimed_by__isnull=False),
+                name="order_claims",
+            ),
             models.Index(fields=["external_ref"], name="order_external_ref"),
         ]
         permissions = [

@@ -18,14 +18,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import TransitionNotAllowed, can_proceed
 
+from backoffice.claims import claim_release_counters
 from orders import events, routing
 from orders.models import Customer, Order, StageVisit
+from orders.services.breakers import breaker_check_on_entry
 from orders.services.errors import (
     ActionForbidden,
     ConcurrentChange,
     InvalidOrderInput,
     TransitionRefused,
 )
+from orders.services.queues import queue_key
 from orders.signals import order_status_changed
 from orders.states import AUTO_PASSABLE, MAIN_LINE, OPEN_STAGES, OrderStatus, PaymentMethod, Via
 
@@ -186,11 +189,14 @@ def _apply_transition(
     # still in the source state is changed, so of two concurrent movers one loses.
     # (Cheaper than Model.save(); this is the busiest write of the product.)
     fields = _BASE_FIELDS + _EXTRA_FIELDS.get(name, [])
-    updated = Order.objects.filter(pk=order.pk, status=source).update(
-        **{field: getattr(order, field) for field in fields}
-    )
-    if updated != 1:
-        raise ConcurrentChange()
+    values = {field: getattr(order, field) for field in fields}
+    # Leaving a stage leaves its work queue: the claim and the pin end with the visit.
+    values.update(_QUEUE_RESET)
+    claimant = _write_transition(order, source=source, values=values)
+    if claimant is not None:
+        claim_release_counters(queue=queue_key(source), user_id=claimant)
+    for field, value in _QUEUE_RESET.items():
+        setattr(order, field, value)
     order._update_initial_state()
 
     actor = by if by is not None and by.is_authenticated else None
@@ -214,12 +220,37 @@ def _apply_transition(
         detail=detail or {},
         at=now,
     )
-    transaction.on_commit(
-        lambda: order_status_changed.send(
+
+    def after_commit():
+        order_status_changed.send(
             sender=Order, order=order, source=source, target=target, via=via, actor=actor
         )
-    )
+        breaker_check_on_entry(target)
+
+    transaction.on_commit(after_commit)
     return order
+
+
+_QUEUE_RESET = {"claimed_by": None, "claimed_at": None, "claim_touched_at": None, "pinned": False}
+
+
+def _write_transition(order: Order, *, source: str, values: dict) -> int | None:
+    """Write the transition with one UPDATE that only matches a row still in `source`
+    (and still claimed by whom we think). Returns the claimant whose claim ended."""
+    claimant = order.claimed_by_id
+    for _attempt in range(2):
+        updated = Order.objects.filter(pk=order.pk, status=source, claimed_by_id=claimant).update(
+            **values
+        )
+        if updated == 1:
+            return claimant
+        # Someone claimed or released the order since it was read: re-read the claim
+        # and try once more; a changed state is a concurrent move and is refused.
+        row = Order.objects.filter(pk=order.pk).values_list("status", "claimed_by_id").first()
+        if row is None or row[0] != source:
+            break
+        claimant = row[1]
+    raise ConcurrentChange()
 
 
 def _apply_waiver_if_needed(order: Order, check: str, *, now: datetime) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,7 +9,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from orders.models import Coupon, Customer, Partner, Product, StockLevel, Warehouse
+from orders.models import (
+    Coupon,
+    Customer,
+    Order,
+    Partner,
+    Product,
+    StageSetting,
+    StockLevel,
+    Warehouse,
+)
 from orders.services import AddressInput, LineInput, OrderInput, order_create
 from orders.states import PaymentMethod, Source, Via
 
@@ -129,3 +139,43 @@ def make_order(
         **extra,
     )
     return order_create(data, by=by, source=Source.ADMIN, via=Via.MANUAL)
+
+
+_bulk_batches = itertools.count()
+
+
+def bulk_waiting_orders(
+    count: int, *, stage: str, start, step: timedelta = timedelta(seconds=1), **fields
+) -> list[int]:
+    """`count` orders in `stage`, placed (and entered) from `start` on, `step` apart.
+
+    bulk_create: queue, breaker and alarm tests need many orders and no timeline.
+    """
+    customer = CustomerFactory()
+    batch = next(_bulk_batches)
+    rows = [
+        Order(
+            number=f"TB{batch:04d}-{index:06d}",
+            customer=customer,
+            status=stage,
+            placed_at=start + step * index,
+            stage_entered_at=start + step * index,
+            ship_name="A",
+            ship_phone="1",
+            ship_province="Z",
+            ship_city="H",
+            ship_line1="1",
+            **fields,
+        )
+        for index in range(count)
+    ]
+    return [o.pk for o in Order.objects.bulk_create(rows)]
+
+
+def stage_configure(stage: str, **fields) -> StageSetting:
+    """Set some of a stage's flow settings (the rows are created on first use)."""
+    from orders.services.queues import stage_settings
+
+    stage_settings()
+    StageSetting.objects.filter(stage=stage).update(**fields)
+    return StageSetting.objects.get(stage=stage)

@@ -1,0 +1,54 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.models import BusinessCalendar, Outage, SpecialDay, WorkingPeriod, WorkLoad
+
+
+class WorkingPeriodInline(admin.TabularInline):
+    model = WorkingPeriod
+    extra = 0
+
+
+class SpecialDayInline(admin.TabularInline):
+    model = SpecialDay
+    extra = 0
+    fields = ("date", "name", "is_open", "start", "end")
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(admin.ModelAdmin):
+    """Working hours and holidays that stage SLA clocks and backlog alarms count in."""
+
+    list_display = ("name", "weekly_hours")
+    inlines = [WorkingPeriodInline, SpecialDayInline]
+
+    @admin.display(description=_("working periods"))
+    def weekly_hours(self, obj):
+        return ", ".join(str(p) for p in obj.periods.all()) or "–"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("periods")
+
+
+@admin.register(Outage)
+class OutageAdmin(admin.ModelAdmin):
+    """Times the task queue stopped beating (the dead-man alarm)."""
+
+    list_display = ("name", "started_at", "last_beat_at", "ended_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WorkLoad)
+class WorkLoadAdmin(OutageAdmin):
+    """The WIP counters behind claim limits (rebuilt every minute from the claims)."""
+
+    list_display = ("key", "in_progress")
+    search_fields = ("key",)

@@ -1,0 +1,28 @@
+"""django-q2 jobs of the orders app: each takes no state and calls a service.
+
+The ORM broker may deliver a task twice: every service here is idempotent.
+"""
+
+
+def breakers_evaluate() -> dict:
+    from orders.services.breakers import breakers_evaluate as evaluate
+
+    return evaluate()
+
+
+def backlog_alarm_scan() -> dict:
+    from orders.services.alarms import backlog_alarm_scan as scan
+
+    return scan()
+
+
+def claims_expire() -> dict:
+    from orders.services.queues import orders_claims_expire, orders_claims_reconcile
+
+    return {"expired": orders_claims_expire(), "reconciled": orders_claims_reconcile()}
+
+
+def surge_grants_expire() -> int:
+    from orders.services.surge import surge_grants_expire as expire
+
+    return expire()
