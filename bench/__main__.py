@@ -1,9 +1,16 @@
-"""Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [options]`.
+"""Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [claims] [breakers]`.
 
   changelist   admin order list server time at --small (10k) vs --orders (1M) orders;
                goal: median(1M) / median(10k) <= 1.5 for every view
   transitions  order_complete_stage per second vs raw SQL, on the --orders database;
                goal: >= 200 transitions/s through the service
+  claims       claim-next per second (order_claim_next, picking) vs raw SKIP LOCKED SQL,
+               on the --orders database, on one connection, then 1 vs --claimers at once;
+               goals: service >= 25% of raw on one connection, --claimers claimers at
+               least as fast as 1 claimer, no order claimed twice
+  breakers     breakers_evaluate() (every stage's circuit breaker) on the --orders
+               database, --evaluations times, vs the raw grouped count;
+               goal: median < 50 ms
   generate     only make sure the databases exist and hold their data
 
 Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
@@ -14,6 +21,7 @@ Examples:
   make bench
   make bench BENCH_ARGS="--quick"                  # 100k instead of 1M: a smoke run
   make bench BENCH_ARGS="transitions --transitions 5000"
+  make bench BENCH_ARGS="claims breakers --quick"
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m bench changelist --orders 250000
 """
 
@@ -34,7 +42,11 @@ from bench.databases import base_url, database_ensure, database_for, size_label,
 RESULTS = Path(__file__).resolve().parent / "results"
 CHANGELIST_GOAL = 1.5
 TRANSITIONS_GOAL = 200.0
-BENCHMARKS = ("changelist", "transitions", "generate")
+CLAIMS_RAW_SHARE_GOAL = 0.25  # service claims/s >= 25 % of raw SQL's, one connection
+CLAIMS_SCALING_GOAL = 1.0  # service claims/s with --claimers at once >= with 1
+BREAKERS_GOAL_MS = 50.0
+DEFAULT_BENCHMARKS = ["changelist", "transitions", "claims", "breakers"]
+BENCHMARKS = (*DEFAULT_BENCHMARKS, "generate")
 
 
 def _parse(argv):
@@ -60,9 +72,16 @@ def _parse(argv):
         default=2,
         help="connections for the extra concurrent transitions run (1: skip it)",
     )
+    parser.add_argument("--claims", type=int, default=3000, help="claims each way (default 3000)")
+    parser.add_argument(
+        "--claimers", type=int, default=16, help="claimers at once in the claims run (default 16)"
+    )
+    parser.add_argument(
+        "--evaluations", type=int, default=20, help="timed breaker evaluations (default 20)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
-    args.benchmarks = args.benchmarks or ["changelist", "transitions"]
+    args.benchmarks = args.benchmarks or list(DEFAULT_BENCHMARKS)
     if args.orders is None:
         args.orders = 100_000 if args.quick else 1_000_000
     return args
@@ -88,6 +107,12 @@ def _run_worker(size: int, tasks: list[str], args) -> dict:
         str(args.transitions),
         "--concurrency",
         str(args.concurrency),
+        "--claims",
+        str(args.claims),
+        "--claimers",
+        str(args.claimers),
+        "--evaluations",
+        str(args.evaluations),
         "--seed",
         str(args.seed),
         "--out",
@@ -137,6 +162,108 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _claims_rows(rows: list, c: dict, label: str) -> bool:
+    """Add the claims rows; True when a goal is missed."""
+    failed = False
+    share = c["service_per_second"] / c["baseline_per_second"]
+    ok = share >= CLAIMS_RAW_SHARE_GOAL
+    failed |= not ok
+    rows.append(
+        [
+            f"claims/s service vs raw SQL, 1 connection ({c['claims']:,}, {label} db)",
+            f"{c['service_per_second']:.0f}/s",
+            f"{c['baseline_per_second']:.0f}/s",
+            f"{share:.2f}",
+            f">= {CLAIMS_RAW_SHARE_GOAL:.2f}",
+            "pass" if ok else "FAIL",
+        ]
+    )
+    k = c["concurrent"]
+    many = k["claimers"]
+    if many > 1:
+        scaling = k["service_many_per_second"] / k["service_1_per_second"]
+        ok = scaling >= CLAIMS_SCALING_GOAL
+        failed |= not ok
+        rows.append(
+            [
+                f"claims/s service, {many} claimers at once vs 1",
+                f"{k['service_many_per_second']:.0f}/s",
+                f"{k['service_1_per_second']:.0f}/s",
+                f"{scaling:.2f}",
+                f">= {CLAIMS_SCALING_GOAL:.2f}",
+                "pass" if ok else "FAIL",
+            ]
+        )
+        rows.append(
+            [
+                f"claims/s raw SQL, {many} connections at once vs 1 (info)",
+                f"{k['baseline_many_per_second']:.0f}/s",
+                f"{k['baseline_1_per_second']:.0f}/s",
+                f"{k['baseline_many_per_second'] / k['baseline_1_per_second']:.2f}",
+                "(info)",
+                "info",
+            ]
+        )
+        rows.append(
+            [
+                f"claims/s service vs raw SQL, {many} at once (info)",
+                f"{k['service_many_per_second']:.0f}/s",
+                f"{k['baseline_many_per_second']:.0f}/s",
+                f"{k['service_many_per_second'] / k['baseline_many_per_second']:.2f}",
+                "(info)",
+                "info",
+            ]
+        )
+    ok = c["double_claims"] == 0
+    failed |= not ok
+    rows.append(
+        [
+            "claims: orders claimed twice or unconfirmed (all runs)",
+            str(c["double_claims"]),
+            "-",
+            "-",
+            "0",
+            "pass" if ok else "FAIL",
+        ]
+    )
+    drift = c.get("counter_drift", 0)
+    rows.append(["claims: WorkLoad counter drift (info)", str(drift), "-", "-", "0", "info"])
+    return failed
+
+
+def _breakers_rows(rows: list, b: dict, label: str) -> bool:
+    """Add the breakers rows; True when a goal is missed."""
+    if "missing" in b:
+        rows.append(["breakers_evaluate: not available", b["missing"], "-", "-", "-", "FAIL"])
+        return True
+    runs = f"{b['evaluations']} runs, {label} db"
+    service, baseline = b["service"], b["baseline"]
+    ok = service["median_ms"] < BREAKERS_GOAL_MS
+    for stat, has_goal in (("median_ms", True), ("p95_ms", False)):
+        rows.append(
+            [
+                f"breakers_evaluate {stat[:-3]} vs raw grouped count ({runs})",
+                f"{service[stat]:.1f} ms",
+                f"{baseline[stat]:.1f} ms",
+                f"{service[stat] / baseline[stat]:.1f}",
+                f"< {BREAKERS_GOAL_MS:.0f} ms" if has_goal else "(info)",
+                ("pass" if ok else "FAIL") if has_goal else "info",
+            ]
+        )
+    changes = ", ".join(f"{s} {v}" for s, v in b["first_changes"].items()) or "no change"
+    rows.append(
+        [
+            f"breakers_evaluate first call ({changes}) (info)",
+            f"{b['first_ms']:.1f} ms",
+            "-",
+            "-",
+            "(info)",
+            "info",
+        ]
+    )
+    return not ok
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     base_url()  # fails loudly without PostgreSQL
@@ -145,8 +272,9 @@ def main(argv=None) -> int:
     if "changelist" in args.benchmarks:
         plan.setdefault(small, []).extend(["changelist", "check"])
         plan.setdefault(large, []).append("changelist")
-    if "transitions" in args.benchmarks:
-        plan.setdefault(large, []).append("transitions")
+    for name in ("transitions", "claims", "breakers"):
+        if name in args.benchmarks:
+            plan.setdefault(large, []).append(name)
     if "generate" in args.benchmarks:
         plan.setdefault(small, [])
         plan.setdefault(large, [])
@@ -228,6 +356,10 @@ def main(argv=None) -> int:
                     "info",
                 ]
             )
+    if "claims" in args.benchmarks:
+        failed |= _claims_rows(rows, results[large]["claims"], size_label(large))
+    if "breakers" in args.benchmarks:
+        failed |= _breakers_rows(rows, results[large]["breakers"], size_label(large))
     print()
     print(_table(rows))
 

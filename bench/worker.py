@@ -23,6 +23,9 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--transitions", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--claims", type=int, default=3000)
+    parser.add_argument("--claimers", type=int, default=16)
+    parser.add_argument("--evaluations", type=int, default=20)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -63,6 +66,16 @@ def main(argv=None) -> int:
         result["transitions"] = transitions_run(
             count=args.transitions, concurrency=args.concurrency
         )
+    if "claims" in tasks:
+        from bench.claims import claims_run
+
+        log(f"  claims ({args.claims:,} each way, then 1 and {args.claimers} claimers) ...")
+        result["claims"] = claims_run(count=args.claims, claimers=args.claimers, log=log)
+    if "breakers" in tasks:
+        from bench.breakers import breakers_run
+
+        log(f"  breakers ({args.evaluations} evaluations) ...")
+        result["breakers"] = breakers_run(evaluations=args.evaluations)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2, default=str)
     return 0

@@ -60,8 +60,36 @@ def stage_panel(request):
     waiting = orders_waiting_by_stage()
     now = timezone.now()
     late = timedelta(hours=settings.ORDER_TARGET_HOURS)
+    from backoffice.models import WorkLoad
+    from orders.models import StageBreaker
+    from orders.services.queues import queue_key, stage_limits, stage_settings
+    from orders.states import MAIN_LINE
+
+    breakers = {b.stage: b for b in StageBreaker.objects.all()}
+    settings_by_stage = stage_settings()
+    loads = dict(
+        WorkLoad.objects.filter(key__in=[queue_key(s) for s in MAIN_LINE]).values_list(
+            "key", "in_progress"
+        )
+    )
+
+    def flow(stage):
+        if stage not in MAIN_LINE:
+            return {"limit_shown": False}
+        breaker = breakers.get(stage)
+        is_open = bool(breaker and breaker.is_open)
+        limits = stage_limits(settings_by_stage[stage], breaker_open=is_open)
+        return {
+            "limit_shown": True,
+            "breaker_open": is_open,
+            "breaker_label": breaker.get_state_display() if breaker else "",
+            "wip_limit": limits.wip_limit,
+            "in_progress": loads.get(queue_key(stage), 0),
+        }
+
     rows = [
         {
+            **flow(stage),
             "stage": stage,
             "label": OrderStatus(stage).label,
             "count": waiting.get(stage, {}).get("count", 0),

@@ -257,7 +257,11 @@ class OrderAdmin(
 
     @admin.display(description=_("queue"))
     def queue(self, obj):
-        pin = "📌 " if obj.pinned else ""
+        pin = (
+            format_html('<span class="pin-badge">{}</span> ', gettext("Pinned to top"))
+            if obj.pinned
+            else ""
+        )
         if obj.claimed_by_id:
             return format_html("{}{}", pin, obj.claimed_by.get_username())
         return pin or "–"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,10 +22,12 @@ from backoffice.claims import (
     claims_reconcile,
 )
 from orders import events
-from orders.models import STAGE_PERMISSIONS, Order, StageBreaker, StageSetting
+from orders.models import STAGE_PERMISSIONS, BreakerState, Order, StageSetting
 from orders.services.errors import ActionForbidden, TransitionRefused
 from orders.states import MAIN_LINE, OrderStatus
 
+# What a claim reads of the order it hands out (the caller reloads what else it needs).
+_CLAIM_COLUMNS = ("id", "number", "status", "pinned", "lane", "placed_at", "stage_entered_at")
 # Queue order of a stage (matches the partial index `order_queue`).
 QUEUE_ORDER = ("-pinned", "lane", "placed_at")
 
@@ -71,8 +73,29 @@ def stage_limits(setting: StageSetting, *, breaker_open: bool) -> ClaimLimits:
     return ClaimLimits(wip_limit=setting.wip_limit, person_cap=setting.person_cap)
 
 
-def _breaker_open(stage: str) -> bool:
-    return StageBreaker.objects.filter(stage=stage).exclude(state="closed").exists()
+_LIMITS_SQL = """
+    SELECT s.wip_limit, s.person_cap, s.reduced_wip_limit, s.reduced_person_cap,
+           COALESCE(b.state, 'closed')
+    FROM orders_stagesetting s LEFT JOIN orders_stagebreaker b ON b.stage = s.stage
+    WHERE s.stage = %s
+"""
+
+
+def _stage_limits_now(stage: str) -> ClaimLimits:
+    """The stage's limits in force now (settings and breaker state), one small query
+    run on every claim."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMITS_SQL, [stage])
+        row = cursor.fetchone()
+    if row is None:
+        return stage_limits(stage_settings()[stage], breaker_open=False)
+    wip, cap, reduced_wip, reduced_cap, state = row
+    if state == BreakerState.CLOSED:
+        return ClaimLimits(wip_limit=wip, person_cap=cap)
+    return ClaimLimits(
+        wip_limit=reduced_wip if reduced_wip is not None else wip,
+        person_cap=reduced_cap if reduced_cap is not None else cap,
+    )
 
 
 def _check_may_work(user, stage: str) -> None:
@@ -82,26 +105,8 @@ def _check_may_work(user, stage: str) -> None:
         raise ActionForbidden()
 
 
-def order_claim_next(*, stage: str, user, now: datetime | None = None) -> Order | None:
-    """Give `user` the next order of `stage` (pinned, fast lane, oldest). None if empty.
-
-    Raises ActionForbidden if the user may not work the stage, ClaimRefused at a limit.
-    """
-    _check_may_work(user, stage)
-    now = now or timezone.now()
-    setting = stage_settings()[stage]
-    limits = stage_limits(setting, breaker_open=_breaker_open(stage))
-    with transaction.atomic():
-        pk = claim_next(
-            Order.objects.filter(status=stage).order_by(*QUEUE_ORDER),
-            user=user,
-            queue=queue_key(stage),
-            limits=limits,
-            now=now,
-        )
-        if pk is None:
-            return None
-        order = Order.objects.get(pk=pk)
+def _claim_audited(user, stage: str, now: datetime):
+    def record(order: Order) -> None:
         audit_record(
             verb=events.ORDER_CLAIMED,
             actor=user,
@@ -109,7 +114,25 @@ def order_claim_next(*, stage: str, user, now: datetime | None = None) -> Order 
             at=now,
             payload={"stage": stage, "pinned": order.pinned},
         )
-    return order
+
+    return record
+
+
+def order_claim_next(*, stage: str, user, now: datetime | None = None) -> Order | None:
+    """Give `user` the next order of `stage` (pinned, fast lane, oldest). None if empty.
+
+    Raises ActionForbidden if the user may not work the stage, ClaimRefused at a limit.
+    """
+    _check_may_work(user, stage)
+    now = now or timezone.now()
+    return claim_next(
+        Order.objects.filter(status=stage).order_by(*QUEUE_ORDER).only(*_CLAIM_COLUMNS),
+        user=user,
+        queue=queue_key(stage),
+        limits=_stage_limits_now(stage),
+        now=now,
+        on_claimed=_claim_audited(user, stage, now),
+    )
 
 
 def order_claim(order: Order, *, user, now: datetime | None = None) -> Order:
@@ -117,25 +140,19 @@ def order_claim(order: Order, *, user, now: datetime | None = None) -> Order:
     _check_may_work(user, order.status)
     now = now or timezone.now()
     stage = order.status
-    setting = stage_settings()[stage]
-    limits = stage_limits(setting, breaker_open=_breaker_open(stage))
-    with transaction.atomic():
-        pk = claim_next(
-            Order.objects.filter(pk=order.pk, status=stage),
-            user=user,
-            queue=queue_key(stage),
-            limits=limits,
-            now=now,
-        )
-        if pk is None:
-            order.refresh_from_db()
-            raise TransitionRefused(
-                _("This order is already claimed or has left the stage."), code="not_claimable"
-            )
-        audit_record(
-            verb=events.ORDER_CLAIMED, actor=user, subject=order, at=now, payload={"stage": stage}
-        )
+    claimed = claim_next(
+        Order.objects.filter(pk=order.pk, status=stage),
+        user=user,
+        queue=queue_key(stage),
+        limits=_stage_limits_now(stage),
+        now=now,
+        on_claimed=_claim_audited(user, stage, now),
+    )
     order.refresh_from_db()
+    if claimed is None:
+        raise TransitionRefused(
+            _("This order is already claimed or has left the stage."), code="not_claimable"
+        )
     return order
 
 
