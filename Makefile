@@ -10,6 +10,9 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
+# Benchmarks run the production pair: PostgreSQL + Redis (cache, throttles, broker).
+# Empty: the database cache and the ORM broker instead.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 # Debian packages: gettext (compilemessages), chromium (browser tests),
 # fonts-noto-cjk (Chinese in screenshots, charts and PDFs).
@@ -108,7 +111,7 @@ format: install ## Format the code with ruff
 
 .PHONY: bench
 bench: install ## Benchmarks on PostgreSQL (PG_URL): admin list 10k vs 1M orders, transitions/s, claims/s, breaker evaluation (BENCH_ARGS="--quick" for 100k)
-	DATABASE_URL=$(PG_URL) SECRET_KEY=bench $(PY) -m bench $(BENCH_ARGS)
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(BENCH_REDIS_URL) SECRET_KEY=bench $(PY) -m bench $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the virtualenv, the SQLite database and collected static files

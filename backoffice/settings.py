@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django_q",
     "import_export",
     "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -208,6 +210,45 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- REST API -------------------------------------------------------------------
+# Partners authenticate with API keys (orders.api.auth); staff phones use the session
+# or a token (`Authorization: Token <key>`, created in the admin).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's JSON parser, refusing pathologically nested bodies with a 400.
+    "DEFAULT_PARSER_CLASSES": ["orders.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "orders.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Requests per partner API key, e.g. "1200/min" (DRF rate syntax).
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "1200/min")
+# How long Idempotency-Key answers and webhook delivery logs are kept (hours, >= 24).
+API_RETENTION_HOURS = env_int("API_RETENTION_HOURS", 72, minimum=24)
+# How long a partner's webhook receiver may take to answer one POST (seconds); a
+# slower one counts as failed and is retried with backoff. Keep it well under the
+# django-q2 task timeout: one sweep POSTs many events in a row.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Order back-office partner API",
+    "DESCRIPTION": (
+        "Push orders idempotently, follow their stages, cancel, record payments. "
+        "Authenticate with `X-Api-Key: <key>` (or `Authorization: Api-Key <key>`). "
+        'Every error is `{"code": ..., "message": ..., "details": ...}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # --- Product settings ---------------------------------------------------------
 # How old a qcluster heartbeat may be before /healthz fails (seconds).

@@ -40,3 +40,23 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "fail", "checks": checks}, status=200 if healthy else 503
     )
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        from orders.api.errors import api_not_found
+
+        return api_not_found(request, exception)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        from orders.api.errors import api_server_error
+
+        return api_server_error(request)
+    from django.views.defaults import server_error as default_server_error
+
+    return default_server_error(request)

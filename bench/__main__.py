@@ -1,4 +1,5 @@
-"""Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [claims] [breakers]`.
+"""Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [claims] [breakers]
+[intake]`.
 
   changelist   admin order list server time at --small (10k) vs --orders (1M) orders;
                goal: median(1M) / median(10k) <= 1.5 for every view
@@ -11,6 +12,13 @@
   breakers     breakers_evaluate() (every stage's circuit breaker) on the --orders
                database, --evaluations times, vs the raw grouped count;
                goal: median < 50 ms
+  intake       POST /api/v1/orders/ (partner intake, the full stack) per second vs a
+               bare DRF ModelSerializer create view of the same table, over real HTTP
+               (gunicorn 2 workers x 4 threads started by the worker, load from
+               keep-alive http.client threads), on the --orders database: peak with
+               --intake-clients closed-loop clients, then latency in an open loop at
+               80 % of each peak for --intake-seconds; goals: intake >= 60 % of bare,
+               p99 <= 3 x p50 at 80 % load, no error responses
   generate     only make sure the databases exist and hold their data
 
 Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
@@ -22,6 +30,7 @@ Examples:
   make bench BENCH_ARGS="--quick"                  # 100k instead of 1M: a smoke run
   make bench BENCH_ARGS="transitions --transitions 5000"
   make bench BENCH_ARGS="claims breakers --quick"
+  make bench BENCH_ARGS="intake --quick --intake-profile"
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/x python -m bench changelist --orders 250000
 """
 
@@ -45,7 +54,9 @@ TRANSITIONS_GOAL = 200.0
 CLAIMS_RAW_SHARE_GOAL = 0.25  # service claims/s >= 25 % of raw SQL's, one connection
 CLAIMS_SCALING_GOAL = 1.0  # service claims/s with --claimers at once >= with 1
 BREAKERS_GOAL_MS = 50.0
-DEFAULT_BENCHMARKS = ["changelist", "transitions", "claims", "breakers"]
+INTAKE_RATIO_GOAL = 0.6  # intake requests/s >= 60 % of the bare create view's
+INTAKE_TAIL_GOAL = 3.0  # intake p99 <= 3 x p50 at 80 % of its peak
+DEFAULT_BENCHMARKS = ["changelist", "transitions", "claims", "breakers", "intake"]
 BENCHMARKS = (*DEFAULT_BENCHMARKS, "generate")
 
 
@@ -78,6 +89,24 @@ def _parse(argv):
     )
     parser.add_argument(
         "--evaluations", type=int, default=20, help="timed breaker evaluations (default 20)"
+    )
+    parser.add_argument(
+        "--intake-requests",
+        type=int,
+        default=2000,
+        help="intake: requests of each kind in the peak rounds (default 2000)",
+    )
+    parser.add_argument(
+        "--intake-clients", type=int, default=8, help="intake: concurrent clients (default 8)"
+    )
+    parser.add_argument(
+        "--intake-seconds",
+        type=float,
+        default=25.0,
+        help="intake: open-loop seconds of each kind at 80 %% load (default 25)",
+    )
+    parser.add_argument(
+        "--intake-profile", action="store_true", help="intake: print a cProfile of the view"
     )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -113,6 +142,12 @@ def _run_worker(size: int, tasks: list[str], args) -> dict:
         str(args.claimers),
         "--evaluations",
         str(args.evaluations),
+        "--intake-requests",
+        str(args.intake_requests),
+        "--intake-clients",
+        str(args.intake_clients),
+        "--intake-seconds",
+        str(args.intake_seconds),
         "--seed",
         str(args.seed),
         "--out",
@@ -120,6 +155,8 @@ def _run_worker(size: int, tasks: list[str], args) -> dict:
     ]
     if args.regenerate:
         command.append("--regenerate")
+    if args.intake_profile:
+        command.append("--intake-profile")
     env = {**os.environ, "DATABASE_URL": url_for(database)}
     started = time.monotonic()
     subprocess.run(command, env=env, check=True, cwd=Path(__file__).resolve().parent.parent)
@@ -264,6 +301,105 @@ def _breakers_rows(rows: list, b: dict, label: str) -> bool:
     return not ok
 
 
+def _intake_rows(rows: list, i: dict, label: str) -> bool:
+    """Add the intake rows; True when a goal is missed."""
+    peak, latency = i["peak"], i["latency"]
+    intake, bare = latency["intake"], latency["bare"]
+    ok_ratio = i["ratio"] >= INTAKE_RATIO_GOAL
+    ok_tail = i["tail_ratio"] <= INTAKE_TAIL_GOAL
+    ok_errors = i["errors"] == 0
+    rows.append(
+        [
+            f"intake POST /api/v1/orders/ req/s vs bare DRF create, HTTP, "
+            f"{peak['clients']} clients ({peak['requests_each']:,} each, {label} db)",
+            f"{i['intake_per_second']:.0f}/s",
+            f"{i['bare_per_second']:.0f}/s",
+            f"{i['ratio']:.2f}",
+            f">= {INTAKE_RATIO_GOAL:.2f}",
+            "pass" if ok_ratio else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            "intake vs bare req/s, each round's pair (info: the spread is the machine's noise)",
+            " ".join(f"{r:.2f}" for r in peak["round_ratios"]),
+            "-",
+            f"{min(peak['round_ratios']):.2f}-{max(peak['round_ratios']):.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            "intake vs bare gunicorn CPU ms/request, peak runs (info; bare/intake as ratio)",
+            f"{peak['intake']['server_cpu_ms_each']:.1f} ms",
+            f"{peak['bare']['server_cpu_ms_each']:.1f} ms",
+            f"{peak['bare']['server_cpu_ms_each'] / peak['intake']['server_cpu_ms_each']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            f"intake p99 vs p50, open loop at {intake['rate_per_second']:.0f}/s "
+            f"(80 % of peak, {intake['seconds']:.0f} s)",
+            f"{intake['p99_ms']:.1f} ms",
+            f"{intake['p50_ms']:.1f} ms",
+            f"{i['tail_ratio']:.2f}",
+            f"<= {INTAKE_TAIL_GOAL:.1f}",
+            "pass" if ok_tail else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            f"bare p99 vs p50, open loop at {bare['rate_per_second']:.0f}/s "
+            f"(80 % of its peak) (info)",
+            f"{bare['p99_ms']:.1f} ms",
+            f"{bare['p50_ms']:.1f} ms",
+            f"{bare['p99_ms'] / bare['p50_ms']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    process = i["in_process"]
+    rows.append(
+        [
+            "intake vs bare in-process ms/request, no HTTP (info; SQL ms, statements)",
+            f"{process['intake']['ms_each']:.1f} ms "
+            f"({process['intake']['sql_ms_each']:.1f}, {process['intake']['statements_each']:.0f})",
+            f"{process['bare']['ms_each']:.1f} ms "
+            f"({process['bare']['sql_ms_each']:.1f}, {process['bare']['statements_each']:.0f})",
+            f"{process['intake']['ms_each'] / process['bare']['ms_each']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            "intake: error responses (all runs, both kinds)",
+            str(i["errors"]),
+            "-",
+            "-",
+            "0",
+            "pass" if ok_errors else "FAIL",
+        ]
+    )
+    load = i["load_average"]
+    rows.append(
+        [
+            "intake: machine load average 1 min (start / after peak / after latency) (info)",
+            " / ".join(
+                f"{x[0]:.1f}" for x in (load["start"], load["after_peak"], load["after_latency"])
+            ),
+            "-",
+            "-",
+            "(info)",
+            "info",
+        ]
+    )
+    return not (ok_ratio and ok_tail and ok_errors)
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     base_url()  # fails loudly without PostgreSQL
@@ -272,7 +408,7 @@ def main(argv=None) -> int:
     if "changelist" in args.benchmarks:
         plan.setdefault(small, []).extend(["changelist", "check"])
         plan.setdefault(large, []).append("changelist")
-    for name in ("transitions", "claims", "breakers"):
+    for name in ("transitions", "claims", "breakers", "intake"):
         if name in args.benchmarks:
             plan.setdefault(large, []).append(name)
     if "generate" in args.benchmarks:
@@ -360,6 +496,8 @@ def main(argv=None) -> int:
         failed |= _claims_rows(rows, results[large]["claims"], size_label(large))
     if "breakers" in args.benchmarks:
         failed |= _breakers_rows(rows, results[large]["breakers"], size_label(large))
+    if "intake" in args.benchmarks:
+        failed |= _intake_rows(rows, results[large]["intake"], size_label(large))
     print()
     print(_table(rows))
 

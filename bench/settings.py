@@ -1,7 +1,9 @@
 """Settings for benchmark workers: production settings, measured in-process.
 
 Only what an in-process `django.test.Client` needs changes: its host name is allowed,
-and static URLs resolve without a collectstatic manifest.
+and static URLs resolve without a collectstatic manifest. The URLconf is the
+application's plus the intake benchmark's baseline view (bench.urls); the intake
+benchmark's gunicorn server runs with these settings too.
 """
 
 import os
@@ -17,6 +19,7 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+ROOT_URLCONF = "bench.urls"
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
 
 # WhiteNoise warns once per process that STATIC_ROOT was never collected: irrelevant here.

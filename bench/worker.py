@@ -26,6 +26,10 @@ def main(argv=None) -> int:
     parser.add_argument("--claims", type=int, default=3000)
     parser.add_argument("--claimers", type=int, default=16)
     parser.add_argument("--evaluations", type=int, default=20)
+    parser.add_argument("--intake-requests", type=int, default=2000)
+    parser.add_argument("--intake-clients", type=int, default=8)
+    parser.add_argument("--intake-seconds", type=float, default=25.0)
+    parser.add_argument("--intake-profile", action="store_true")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -76,6 +80,22 @@ def main(argv=None) -> int:
 
         log(f"  breakers ({args.evaluations} evaluations) ...")
         result["breakers"] = breakers_run(evaluations=args.evaluations)
+    if "intake" in tasks:
+        from bench.intake import intake_run
+
+        log(
+            f"  intake ({args.intake_requests:,} requests each way, "
+            f"{args.intake_clients} clients; then {args.intake_seconds:.0f} s each at 80 % load) "
+            "..."
+        )
+        result["intake"] = intake_run(
+            count=args.intake_requests,
+            clients=args.intake_clients,
+            seconds=args.intake_seconds,
+            profile=args.intake_profile,
+            seed=args.seed,
+            log=log,
+        )
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2, default=str)
     return 0

@@ -10,6 +10,7 @@ class OrdersConfig(AppConfig):
     def ready(self):
         # Registers the audit verbs of this app.
         from orders import events  # noqa: F401
+        from orders.api import schema  # noqa: F401  (the OpenAPI auth extension)
 
         # auth creates each app's permissions in its own post_migrate receiver, which
         # runs before this one; apps listed before orders (audit) are done already.
@@ -30,6 +31,15 @@ class OrdersConfig(AppConfig):
                 name="orders.surge_grants_expire",
                 func="orders.tasks.surge_grants_expire",
                 minutes=1,
+            ),
+            ScheduleSpec(
+                name="orders.webhooks_sweep", func="orders.tasks.webhooks_sweep", minutes=1
+            ),
+            # Idempotency answers and webhook logs older than API_RETENTION_HOURS, hourly
+            # (small batches). Not a cron string: croniter is not installed, and a CRON
+            # schedule without it makes django-q2's scheduler fail for every schedule.
+            ScheduleSpec(
+                name="orders.records_purge", func="orders.tasks.records_purge", minutes=60
             ),
         ]
 

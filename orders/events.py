@@ -168,3 +168,69 @@ register_verbs(
         STAGE_SETTING_CHANGED: _("Stage settings changed"),
     }
 )
+
+# --- Partner API ---------------------------------------------------------------
+PARTNER_KEY_CREATED = "partner.key_created"
+PARTNER_KEY_REVOKED = "partner.key_revoked"
+
+register_verbs(
+    {
+        PARTNER_KEY_CREATED: _("Partner API key created"),
+        PARTNER_KEY_REVOKED: _("Partner API key revoked"),
+    }
+)
+
+# --- Partner webhooks ----------------------------------------------------------
+WEBHOOK_GIVEN_UP = "webhook.given_up"
+WEBHOOK_REPLAYED = "webhook.replayed"
+WEBHOOK_RETRIED = "webhook.retried"
+
+register_verbs(
+    {
+        WEBHOOK_GIVEN_UP: _("Webhook delivery given up"),
+        WEBHOOK_REPLAYED: _("Webhook delivery replayed"),
+        WEBHOOK_RETRIED: _("Webhook delivery retry requested"),
+    }
+)
+
+
+def _webhook_payload(delivery) -> dict:
+    return {
+        "event_id": str(delivery.event_id),
+        "event_type": delivery.event_type,
+        "partner_id": delivery.subscription.partner_id,
+        "subscription_id": delivery.subscription_id,
+        "order_number": delivery.payload.get("data", {}).get("number", ""),
+        "attempts": delivery.attempts,
+    }
+
+
+def webhook_given_up_event(*, delivery, at):
+    return audit_record(
+        verb=WEBHOOK_GIVEN_UP,
+        subject=delivery,
+        reason=delivery.last_error[:1000],
+        at=at,
+        payload={**_webhook_payload(delivery), "last_http_status": delivery.last_http_status},
+    )
+
+
+def webhook_replayed_event(*, delivery, by, at):
+    """Call before the delivery is reset: the payload says what it was."""
+    return audit_record(
+        verb=WEBHOOK_REPLAYED,
+        actor=by,
+        subject=delivery,
+        at=at,
+        payload={**_webhook_payload(delivery), "status_before": delivery.status},
+    )
+
+
+def webhook_retried_event(*, delivery, by, at):
+    return audit_record(
+        verb=WEBHOOK_RETRIED,
+        actor=by,
+        subject=delivery,
+        at=at,
+        payload={**_webhook_payload(delivery), "next_attempt_was": delivery.next_attempt_at},
+    )

@@ -26,3 +26,22 @@ def surge_grants_expire() -> int:
     from orders.services.surge import surge_grants_expire as expire
 
     return expire()
+
+
+def webhook_deliver(delivery_id: int) -> str:
+    from orders.services.webhooks import webhook_deliver as deliver
+
+    delivery = deliver(delivery_id=delivery_id)
+    return delivery.status if delivery is not None else "skipped"
+
+
+def webhooks_sweep() -> int:
+    from orders.services.webhooks import webhooks_sweep as sweep
+
+    return sweep()
+
+
+def records_purge() -> dict:
+    from orders.services.webhooks import records_purge as purge
+
+    return purge()

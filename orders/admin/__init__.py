@@ -16,13 +16,17 @@ from orders.admin.flow import (
     SurgeGrantAdmin,
 )
 from orders.admin.orders import OrderAdmin
+from orders.admin.partners import IdempotencyRecordAdmin, PartnerAPIKeyAdmin
+from orders.admin.webhooks import WebhookDeliveryAdmin, WebhookSubscriptionAdmin
 
 __all__ = [
     "AlarmEpisodeAdmin",
     "BreakerEventAdmin",
     "CouponAdmin",
     "CustomerAdmin",
+    "IdempotencyRecordAdmin",
     "OrderAdmin",
+    "PartnerAPIKeyAdmin",
     "PartnerAdmin",
     "PaymentAdmin",
     "ProductAdmin",
@@ -32,4 +36,6 @@ __all__ = [
     "StockLevelAdmin",
     "SurgeGrantAdmin",
     "WarehouseAdmin",
+    "WebhookDeliveryAdmin",
+    "WebhookSubscriptionAdmin",
 ]

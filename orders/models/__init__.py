@@ -10,7 +10,14 @@ from orders.models.flow import (
 )
 from orders.models.lines import OrderLine, Payment, StockReservation
 from orders.models.orders import STAGE_PERMISSIONS, Order, order_number_new
+from orders.models.partners import IdempotencyRecord, PartnerAPIKey
 from orders.models.timeline import StageVisit
+from orders.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
 
 __all__ = [
     "STAGE_PERMISSIONS",
@@ -19,9 +26,11 @@ __all__ = [
     "BreakerState",
     "Coupon",
     "Customer",
+    "IdempotencyRecord",
     "Order",
     "OrderLine",
     "Partner",
+    "PartnerAPIKey",
     "Payment",
     "Product",
     "StageBreaker",
@@ -31,5 +40,9 @@ __all__ = [
     "StockReservation",
     "SurgeGrant",
     "Warehouse",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
     "order_number_new",
 ]

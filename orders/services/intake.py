@@ -22,8 +22,10 @@ from orders.models import (
     StageVisit,
     order_number_new,
 )
+from orders.models.webhooks import WebhookEvent
 from orders.services.errors import InvalidOrderInput
 from orders.services.lifecycle import order_route_forward
+from orders.services.webhooks import webhook_events_record
 from orders.signals import order_created
 from orders.states import PaymentMethod, PaymentStatus, Source, Via
 
@@ -150,7 +152,7 @@ def order_create(
             source=source,
             now=now,
         )
-        OrderLine.objects.bulk_create(
+        lines = OrderLine.objects.bulk_create(
             [
                 OrderLine(
                     order=order,
@@ -168,9 +170,16 @@ def order_create(
                 for line in data.lines
             ]
         )
+        # This intake's webhook events read the partner's subscriptions once.
+        order._webhook_memo = {}
+        # Callers (the API's 201) read the lines back: hand them the ones just written.
+        written = OrderLine.objects.filter(order=order)
+        written._result_cache, written._prefetch_done = lines, True
+        order._prefetched_objects_cache = {"lines": written}
         StageVisit.objects.create(order=order, stage=order.status, entered_at=now)
         actor = by if by is not None and by.is_authenticated else None
         events.order_created_event(order=order, by=actor, actor_label=actor_label, via=via, at=now)
+        webhook_events_record(order=order, event_type=WebhookEvent.ORDER_CREATED, data={}, at=now)
         if paid_amount > 0:
             payment = Payment.objects.create(
                 order=order,
@@ -185,6 +194,7 @@ def order_create(
             )
         transaction.on_commit(lambda: order_created.send(sender=Order, order=order))
         order_route_forward(order, now=now)
+    order.__dict__.pop("_webhook_memo", None)
     return order
 
 

@@ -29,6 +29,7 @@ from orders.services.errors import (
     TransitionRefused,
 )
 from orders.services.queues import queue_key
+from orders.services.webhooks import webhook_event_type_for, webhook_events_record
 from orders.signals import order_status_changed
 from orders.states import AUTO_PASSABLE, MAIN_LINE, OPEN_STAGES, OrderStatus, PaymentMethod, Via
 
@@ -218,6 +219,12 @@ def _apply_transition(
         via=via,
         reason=reason,
         detail=detail or {},
+        at=now,
+    )
+    webhook_events_record(
+        order=order,
+        event_type=webhook_event_type_for(target),
+        data={"previous_status": source},
         at=now,
     )
 
