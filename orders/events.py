@@ -41,8 +41,9 @@ register_verbs(
 )
 
 
-def order_created_event(*, order, by, actor_label, via, at):
+def order_created_event(*, order, by, actor_label, via, at, save=True):
     return audit_record(
+        save=save,
         verb=ORDER_CREATED,
         actor=by,
         actor_label=actor_label,
@@ -89,8 +90,9 @@ def order_updated_event(*, order, by, changes, reason, at):
     )
 
 
-def payment_recorded_event(*, order, payment, by, actor_label, at):
+def payment_recorded_event(*, order, payment, by, actor_label, at, save=True):
     return audit_record(
+        save=save,
         verb=ORDER_PAYMENT_RECORDED,
         actor=by,
         actor_label=actor_label,

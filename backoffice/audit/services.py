@@ -33,15 +33,17 @@ def audit_record(
     reason: str = "",
     payload: dict[str, Any] | None = None,
     at: datetime | None = None,
+    save: bool = True,
 ) -> AuditEvent:
     """Append one event to the process audit log.
 
-    Call it inside the service's transaction. `actor` is a user, or None with an
+    Call it inside the service's transaction. `save=False` builds the event
+    without writing it (for `audit_record_many`). `actor` is a user, or None with an
     `actor_label` for non-human actors (the system, a partner, a rule).
     """
     if actor is not None and not actor.is_authenticated:
         actor = None
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         at=at or timezone.now(),
         actor=actor,
         actor_label=actor_label or ("" if actor else SYSTEM),
@@ -52,6 +54,14 @@ def audit_record(
         reason=reason,
         payload=_jsonable(payload or {}),
     )
+    if save:
+        event.save(force_insert=True)
+    return event
+
+
+def audit_record_many(events: list[AuditEvent]) -> list[AuditEvent]:
+    """Write events built with `audit_record(..., save=False)` in one INSERT."""
+    return AuditEvent.objects.bulk_create(events)
 
 
 def audit_events_for(subject: models.Model):

@@ -2,9 +2,10 @@
 second order, whether the retry comes a day later or at the same instant.
 
 The IdempotencyRecord is inserted in the same transaction as the order and holds
-the complete response. A concurrent duplicate blocks on the record's unique index
-until the first transaction ends: then it replays the committed answer, or, if the
-first attempt failed, goes ahead itself.
+the complete response. Requests with one (partner, key) are serialised by a
+transaction-scoped lock (an advisory lock on PostgreSQL, the write lock on SQLite):
+a concurrent duplicate waits, then replays the committed answer, or, if the first
+attempt failed, goes ahead itself. The record's unique index is the last guard.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 from rest_framework import status
-from rest_framework.renderers import JSONRenderer
 
 from orders.api.errors import ApiError
 from orders.api.serializers import OrderCreatedOut
@@ -151,28 +151,49 @@ def _order_input(partner: Partner, data: dict) -> OrderInput:
     )
 
 
+def _lock_key(partner: Partner, key: str) -> None:
+    """Serialise the requests of one (partner, key) until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on a hash of the pair (a twin
+    waits here, then finds the committed record). SQLite: the IMMEDIATE write
+    transaction already serialises writers.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{partner.pk}:{key}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+        )
+
+
 def order_intake(*, partner: Partner, key: str, fingerprint: str, data: dict) -> IntakeResult:
     """Create the order of a validated intake body, exactly once per (partner, key)."""
-    record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
-    if record is not None:
-        return _replay(record, fingerprint)
     # A duplicate external_ref is caught by its unique index (IntegrityError below),
     # after the twin check: no extra query on the happy path.
     try:
         with transaction.atomic():
-            # First: a concurrent twin blocks here until this transaction ends.
-            record = IdempotencyRecord.objects.create(
-                partner=partner, key=key, request_hash=fingerprint, status_code=0, response_body={}
-            )
+            _lock_key(partner, key)
+            # A twin may have committed while this one waited for the lock.
+            record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
+            if record is not None:
+                return _replay(record, fingerprint)
             order = order_create(
                 _order_input(partner, data),
                 actor_label=f"partner:{partner.code}",
                 source=Source.API,
                 via=Via.API,
             )
-            body = json.loads(JSONRenderer().render(OrderCreatedOut(order).data))
-            record.status_code, record.response_body, record.order = 201, body, order
-            record.save(update_fields=["status_code", "response_body", "order"])
+            # Plain dicts and strings already: the JSON column stores them as they are.
+            body = OrderCreatedOut(order).data
+            IdempotencyRecord.objects.create(
+                partner=partner,
+                key=key,
+                request_hash=fingerprint,
+                status_code=201,
+                response_body=body,
+                order=order,
+            )
     except IntegrityError:
         record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
         if record is not None:

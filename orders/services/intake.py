@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.audit.services import audit_record_many
 from orders import events
 from orders.models import (
     Coupon,
@@ -178,7 +179,12 @@ def order_create(
         order._prefetched_objects_cache = {"lines": written}
         StageVisit.objects.create(order=order, stage=order.status, entered_at=now)
         actor = by if by is not None and by.is_authenticated else None
-        events.order_created_event(order=order, by=actor, actor_label=actor_label, via=via, at=now)
+        # The intake's audit rows (created, and the payment if any) in one INSERT.
+        audit = [
+            events.order_created_event(
+                order=order, by=actor, actor_label=actor_label, via=via, at=now, save=False
+            )
+        ]
         webhook_events_record(order=order, event_type=WebhookEvent.ORDER_CREATED, data={}, at=now)
         if paid_amount > 0:
             payment = Payment.objects.create(
@@ -189,9 +195,17 @@ def order_create(
                 recorded_by=actor,
                 created_at=now,
             )
-            events.payment_recorded_event(
-                order=order, payment=payment, by=actor, actor_label=actor_label, at=now
+            audit.append(
+                events.payment_recorded_event(
+                    order=order,
+                    payment=payment,
+                    by=actor,
+                    actor_label=actor_label,
+                    at=now,
+                    save=False,
+                )
             )
+        audit_record_many(audit)
         transaction.on_commit(lambda: order_created.send(sender=Order, order=order))
         order_route_forward(order, now=now)
     order.__dict__.pop("_webhook_memo", None)
