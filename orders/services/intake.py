@@ -177,7 +177,6 @@ def order_create(
         written = OrderLine.objects.filter(order=order)
         written._result_cache, written._prefetch_done = lines, True
         order._prefetched_objects_cache = {"lines": written}
-        StageVisit.objects.create(order=order, stage=order.status, entered_at=now)
         actor = by if by is not None and by.is_authenticated else None
         # The intake's audit rows (created, and the payment if any) in one INSERT.
         audit = [
@@ -207,7 +206,13 @@ def order_create(
             )
         audit_record_many(audit)
         transaction.on_commit(lambda: order_created.send(sender=Order, order=order))
-        order_route_forward(order, now=now)
+        # The first visit is written by the routing: closed with the next one in one
+        # INSERT when `received` is passed at once (the usual case), open otherwise.
+        order_route_forward(
+            order,
+            now=now,
+            pending_visit=StageVisit(order=order, stage=order.status, entered_at=now),
+        )
     order.__dict__.pop("_webhook_memo", None)
     return order
 

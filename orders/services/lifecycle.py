@@ -154,6 +154,7 @@ def _apply_transition(
     now: datetime,
     check_permission: bool = True,
     method_kwargs: dict | None = None,
+    pending_visit: StageVisit | None = None,
 ) -> Order:
     """Run one FSM transition with its timeline and audit rows. Caller holds atomic()."""
     meta = _transition_for(order, name)
@@ -201,14 +202,24 @@ def _apply_transition(
     order._update_initial_state()
 
     actor = by if by is not None and by.is_authenticated else None
-    closed = StageVisit.objects.filter(order=order, left_at=None).update(
-        left_at=now, actor=actor, via=via, reason=reason[:300], detail=detail or {}
-    )
-    if closed != 1:
-        # The timeline and the state disagree: refuse rather than corrupt history.
-        raise ConcurrentChange()
-    if target in OPEN_STAGES:
-        StageVisit.objects.create(order=order, stage=target, entered_at=now)
+    if pending_visit is not None:
+        # Intake: the first visit is not written yet; write it closed, with the next
+        # one, in one INSERT.
+        pending_visit.left_at, pending_visit.actor, pending_visit.via = now, actor, via
+        pending_visit.reason, pending_visit.detail = reason[:300], detail or {}
+        visits = [pending_visit]
+        if target in OPEN_STAGES:
+            visits.append(StageVisit(order=order, stage=target, entered_at=now))
+        StageVisit.objects.bulk_create(visits)
+    else:
+        closed = StageVisit.objects.filter(order=order, left_at=None).update(
+            left_at=now, actor=actor, via=via, reason=reason[:300], detail=detail or {}
+        )
+        if closed != 1:
+            # The timeline and the state disagree: refuse rather than corrupt history.
+            raise ConcurrentChange()
+        if target in OPEN_STAGES:
+            StageVisit.objects.create(order=order, stage=target, entered_at=now)
     events.order_transition_event(
         order=order,
         by=actor,
@@ -288,11 +299,15 @@ def _apply_waiver_if_needed(order: Order, check: str, *, now: datetime) -> None:
     )
 
 
-def order_route_forward(order: Order, *, now: datetime | None = None) -> Order:
+def order_route_forward(
+    order: Order, *, now: datetime | None = None, pending_visit: StageVisit | None = None
+) -> Order:
     """Pass every stage the routers let the order pass, each as a zero-length visit.
 
     Called after intake and after every transition into a main-line stage; safe
-    to call again at any time (e.g. when an evaluation card completes).
+    to call again at any time (e.g. when an evaluation card completes). Intake
+    passes its first visit unwritten (`pending_visit`): it is written once, closed
+    together with the next one when the stage is passed, or open when it is not.
     """
     now = now or timezone.now()
     # savepoint=False: callers already hold a transaction; a failure rolls back all.
@@ -317,7 +332,11 @@ def order_route_forward(order: Order, *, now: datetime | None = None) -> Order:
                 detail=decision.detail,
                 now=now,
                 check_permission=False,
+                pending_visit=pending_visit,
             )
+            pending_visit = None
+        if pending_visit is not None:  # nothing passed: the first visit stays open
+            pending_visit.save(force_insert=True)
     return order
 
 
