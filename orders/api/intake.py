@@ -170,36 +170,45 @@ def _lock_key(partner: Partner, key: str) -> None:
 def order_intake(*, partner: Partner, key: str, fingerprint: str, data: dict) -> IntakeResult:
     """Create the order of a validated intake body, exactly once per (partner, key)."""
     # A duplicate external_ref is caught by its unique index (IntegrityError below),
-    # after the twin check: no extra query on the happy path.
-    try:
-        with transaction.atomic():
-            _lock_key(partner, key)
-            # A twin may have committed while this one waited for the lock.
+    # after the twin check: no extra query on the happy path. The order number is
+    # random: on the (astronomically rare) clash of two, the whole attempt is retried.
+    for attempt in range(3):
+        try:
+            return _intake_once(partner=partner, key=key, fingerprint=fingerprint, data=data)
+        except IntegrityError:
             record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
             if record is not None:
                 return _replay(record, fingerprint)
-            order = order_create(
-                _order_input(partner, data),
-                actor_label=f"partner:{partner.code}",
-                source=Source.API,
-                via=Via.API,
-            )
-            # Plain dicts and strings already: the JSON column stores them as they are.
-            body = OrderCreatedOut(order).data
-            IdempotencyRecord.objects.create(
-                partner=partner,
-                key=key,
-                request_hash=fingerprint,
-                status_code=201,
-                response_body=body,
-                order=order,
-            )
-    except IntegrityError:
+            duplicate = _duplicate(partner, data["external_ref"])
+            if duplicate is not None:
+                raise duplicate from None
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _intake_once(*, partner: Partner, key: str, fingerprint: str, data: dict) -> IntakeResult:
+    with transaction.atomic():
+        _lock_key(partner, key)
+        # A twin may have committed while this one waited for the lock.
         record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
         if record is not None:
             return _replay(record, fingerprint)
-        duplicate = _duplicate(partner, data["external_ref"])
-        if duplicate is not None:
-            raise duplicate from None
-        raise
+        order = order_create(
+            _order_input(partner, data),
+            actor_label=f"partner:{partner.code}",
+            source=Source.API,
+            via=Via.API,
+            retry_number=False,
+        )
+        # Plain dicts and strings already: the JSON column stores them as they are.
+        body = OrderCreatedOut(order).data
+        IdempotencyRecord.objects.create(
+            partner=partner,
+            key=key,
+            request_hash=fingerprint,
+            status_code=201,
+            response_body=body,
+            order=order,
+        )
     return IntakeResult(201, body, replayed=False)
