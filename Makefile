@@ -21,8 +21,6 @@ APT_TEST := gettext chromium fonts-noto-cjk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export VAR_DIR ?= $(CURDIR)/var
-# Build steps (translations, lint) need settings but no real secret.
-BUILD_ENV := SECRET_KEY=$${SECRET_KEY:-build-only-not-secret}
 
 .PHONY: help
 help: ## List the targets
@@ -49,11 +47,11 @@ apt-test:
 
 .PHONY: messages
 messages: install ## Extract translatable strings into locale/zh_Hans (then translate them)
-	$(BUILD_ENV) $(MANAGE) makemessages -l zh_Hans --no-location --ignore ".venv/*" --ignore "bench/*"
+	$(MANAGE) makemessages -l zh_Hans --no-location --ignore ".venv/*" --ignore "bench/*"
 
 .PHONY: compilemessages
 compilemessages: install apt-run ## Compile the translations
-	cd $(CURDIR) && $(BUILD_ENV) $(MANAGE) compilemessages --ignore ".venv" -v 0
+	cd $(CURDIR) && $(MANAGE) compilemessages --ignore ".venv" -v 0
 
 var/secret_key:
 	@mkdir -p var
@@ -102,7 +100,7 @@ test-pg: ## The suite on the local PostgreSQL only
 lint: install ## ruff check, ruff format --check, makemigrations --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(BUILD_ENV) $(MANAGE) makemigrations --check --dry-run
+	$(MANAGE) makemigrations --check --dry-run
 
 .PHONY: format
 format: install ## Format the code with ruff

@@ -8,6 +8,7 @@ and REDIS_URL; see README.md for every variable.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import zoneinfo
 from pathlib import Path
 
@@ -22,13 +23,14 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
+# Without a key, management commands that sign nothing lasting (migrate, makemigrations,
+# messages, checks) still run, on a throwaway key; serving requests refuses to start
+# (backoffice/wsgi.py): production must set SECRET_KEY (`make run` keeps one in var/).
+SECRET_KEY_EPHEMERAL = not SECRET_KEY
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. `make run` generates one in var/secret_key; "
-            "production must set it explicitly."
-        )
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
+    SECRET_KEY = (
+        "insecure-development-key-only-used-with-DEBUG" if DEBUG else secrets.token_urlsafe(50)
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
