@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin_helpers import ReadOnlyAdmin
 from backoffice.models import BusinessCalendar, Outage, SpecialDay, WorkingPeriod, WorkLoad
 
 
@@ -31,23 +32,14 @@ class BusinessCalendarAdmin(admin.ModelAdmin):
 
 
 @admin.register(Outage)
-class OutageAdmin(admin.ModelAdmin):
+class OutageAdmin(ReadOnlyAdmin):
     """Times the task queue stopped beating (the dead-man alarm)."""
 
     list_display = ("name", "started_at", "last_beat_at", "ended_at")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(WorkLoad)
-class WorkLoadAdmin(OutageAdmin):
+class WorkLoadAdmin(ReadOnlyAdmin):
     """The WIP counters behind claim limits (rebuilt every minute from the claims)."""
 
     list_display = ("key", "in_progress")

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from backoffice.admin_helpers import ReadOnlyInline
 from backoffice.notifications.models import (
     ChannelKind,
     DeliveryAttempt,
@@ -69,24 +70,15 @@ class NotificationAdmin(admin.ModelAdmin):
         )
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyInline):
     """Every channel tried for the message, with its latency and answer."""
 
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ("started_at", "channel", "outcome", "latency_ms", "http_status", "error")
-    readonly_fields = fields
     ordering = ("started_at", "id")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("channel")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(NotificationChannel)

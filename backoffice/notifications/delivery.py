@@ -24,6 +24,8 @@ from django_q.tasks import async_task
 from backoffice.notifications.channels import SENDERS, DeliveryError
 from backoffice.notifications.events import message_given_up_event, message_retried_event
 from backoffice.notifications.models import DeliveryAttempt, Message, NotificationChannel
+from backoffice.outbox import backoff_delay as outbox_backoff
+from backoffice.outbox import outbox_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ MAX_ERROR_CHARS = 1000
 
 def backoff_delay(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failed round (1, 2, 3...)."""
-    return min(BACKOFF_FIRST * 2 ** min(max(attempts - 1, 0), 16), BACKOFF_CAP)
+    return outbox_backoff(attempts, first=BACKOFF_FIRST, cap=BACKOFF_CAP)
 
 
 def quiet_hours_end(moment: datetime, start, end) -> datetime | None:
@@ -195,20 +197,17 @@ def _message_record(
 
 def messages_sweep(*, limit: int = SWEEP_BATCH, seconds: float = SWEEP_SECONDS) -> int:
     """Deliver due pending messages, oldest first. Returns how many were delivered."""
-    started = time.monotonic()
     due = (
         Message.objects.filter(status=Message.Status.PENDING, next_attempt_at__lte=timezone.now())
         .order_by("created_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
-    delivered = 0
-    for message_id in list(due):
-        if time.monotonic() - started > seconds:
-            break
+
+    def deliver(message_id: int) -> bool:
         message = message_deliver(message_id=message_id)
-        if message is not None and message.status == Message.Status.DELIVERED:
-            delivered += 1
-    return delivered
+        return message is not None and message.status == Message.Status.DELIVERED
+
+    return outbox_sweep(due, deliver, seconds=seconds)
 
 
 def message_retry(*, message: Message, by) -> Message:

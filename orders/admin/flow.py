@@ -6,11 +6,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin_helpers import ReadOnlyAdmin
 from backoffice.audit.services import audit_record
 from backoffice.notifications.selectors import messages_for_event
 from orders import events
@@ -25,21 +27,6 @@ from orders.models import (
 )
 from orders.services import OrderActionError
 from orders.services.surge import GRANTABLE_TEAMS, surge_grant, surge_revoke
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the system: searchable, never edited by hand."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StageSettingForm(forms.ModelForm):
@@ -119,7 +106,8 @@ class StageSettingAdmin(admin.ModelAdmin):
         from orders.services.queues import stage_settings
 
         stage_settings()  # the rows exist before anyone lists them
-        return super().get_queryset(request)
+        state = StageBreaker.objects.filter(stage=OuterRef("stage")).values("state")[:1]
+        return super().get_queryset(request).annotate(breaker_state_now=Subquery(state))
 
     @admin.display(description=_("owner"))
     def owner(self, obj):
@@ -127,10 +115,8 @@ class StageSettingAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("circuit breaker"))
     def breaker_state(self, obj):
-        breaker = StageBreaker.objects.filter(stage=obj.stage).first()
-        if breaker is None:
-            return BreakerState.CLOSED.label
-        return breaker.get_state_display()
+        state = getattr(obj, "breaker_state_now", None) or BreakerState.CLOSED
+        return BreakerState(state).label
 
     def has_add_permission(self, request):
         return False

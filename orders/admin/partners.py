@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin_helpers import ReadOnlyAdmin
 from orders.models.partners import IdempotencyRecord, PartnerAPIKey
 from orders.services.partners import partner_key_create, partner_key_revoke
 
@@ -53,15 +54,10 @@ class PartnerAPIKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    """What each Idempotency-Key answered (purged after API_RETENTION_HOURS)."""
+
     list_display = ("created_at", "partner", "key", "status_code", "order")
     list_filter = ("partner",)
     list_select_related = ("partner", "order")
     search_fields = ("key",)
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from backoffice.admin_helpers import ReadOnlyInline
 from backoffice.paginator import EstimatedCountPaginator
 from orders.models import WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription
 from orders.services.webhooks import webhook_replay, webhook_retry_now
@@ -61,21 +62,12 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
         return ", ".join(str(labels.get(slug, slug)) for slug in obj.event_types)
 
 
-class WebhookAttemptInline(admin.TabularInline):
+class WebhookAttemptInline(ReadOnlyInline):
     """Every POST of the event, with the receiver's answer and the latency."""
 
     model = WebhookAttempt
-    extra = 0
-    can_delete = False
     fields = ("started_at", "outcome", "http_status", "latency_ms", "error")
-    readonly_fields = fields
     ordering = ("started_at", "id")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookDelivery)

@@ -56,9 +56,16 @@ def orders_too_old_filter(*, now: datetime) -> Q:
     return condition
 
 
-def orders_over_sla_filter(*, now: datetime, stage: str | None = None) -> Q:
-    """Orders waiting in their stage longer than its target dwell (business time)."""
-    cutoffs = stage_cutoffs(now=now, seconds_for=lambda s: s.sla_minutes * 60)
+def sla_cutoffs(*, now: datetime) -> dict[str, datetime | None]:
+    return stage_cutoffs(now=now, seconds_for=lambda s: s.sla_minutes * 60)
+
+
+def orders_over_sla_filter(
+    *, now: datetime, stage: str | None = None, cutoffs: dict | None = None
+) -> Q:
+    """Orders waiting in their stage longer than its target dwell (business time).
+    `cutoffs`: from `sla_cutoffs`, when the caller filters several stages."""
+    cutoffs = cutoffs if cutoffs is not None else sla_cutoffs(now=now)
     condition = Q(pk__in=[])
     for name, cutoff in cutoffs.items():
         if cutoff is not None and (stage is None or stage == name):
@@ -163,8 +170,11 @@ def backlog_alarm_scan(*, now: datetime | None = None) -> dict[str, int]:
     too_old = Order.objects.filter(orders_too_old_filter(now=now)).count()
     seen = {"order_age": too_old}
     _episode_track(Kind.ORDER_AGE, "", too_old, now)
+    cutoffs = sla_cutoffs(now=now)  # the settings and calendars, read once
     for stage in MAIN_LINE:
-        over = Order.objects.filter(orders_over_sla_filter(now=now, stage=stage)).count()
+        over = Order.objects.filter(
+            orders_over_sla_filter(now=now, stage=stage, cutoffs=cutoffs)
+        ).count()
         seen[stage] = over
         _episode_track(Kind.STAGE_SLA, stage, over, now)
     return seen

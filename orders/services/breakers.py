@@ -286,7 +286,3 @@ def breaker_check_on_entry(stage: str) -> None:
     waiting = Order.objects.filter(status=stage, claimed_by__isnull=True)[:threshold].count()
     if waiting >= threshold:
         breakers_evaluate(stages=[stage])
-
-
-def breaker_states() -> dict[str, StageBreaker]:
-    return {b.stage: b for b in StageBreaker.objects.all()}

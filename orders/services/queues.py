@@ -24,7 +24,7 @@ from backoffice.claims import (
 from orders import events
 from orders.models import STAGE_PERMISSIONS, BreakerState, Order, StageSetting
 from orders.services.errors import ActionForbidden, TransitionRefused
-from orders.states import MAIN_LINE, OrderStatus
+from orders.states import MAIN_LINE
 
 # What a claim reads of the order it hands out (the caller reloads what else it needs).
 _CLAIM_COLUMNS = ("id", "number", "status", "pinned", "lane", "placed_at", "stage_entered_at")
@@ -156,7 +156,7 @@ def order_claim(order: Order, *, user, now: datetime | None = None) -> Order:
     return order
 
 
-def _release(order_pk: int, *, stage: str, claimant_id: int, now: datetime) -> bool:
+def _release(order_pk: int, *, stage: str, claimant_id: int) -> bool:
     cleared = Order.objects.filter(pk=order_pk, status=stage, claimed_by_id=claimant_id).update(
         claimed_by=None, claimed_at=None, claim_touched_at=None
     )
@@ -174,7 +174,7 @@ def order_claim_release(order: Order, *, by, reason: str = "") -> Order:
     now = timezone.now()
     with transaction.atomic():
         claimant = order.claimed_by_id
-        if not _release(order.pk, stage=order.status, claimant_id=claimant, now=now):
+        if not _release(order.pk, stage=order.status, claimant_id=claimant):
             raise TransitionRefused(_("The claim changed meanwhile: reload the page."))
         audit_record(
             verb=events.ORDER_CLAIM_RELEASED,
@@ -222,7 +222,7 @@ def orders_claims_expire(*, now: datetime | None = None) -> int:
         ).values_list("pk", "claimed_by_id", "number")[:500]
         for pk, claimant, number in idle:
             with transaction.atomic():
-                if not _release(pk, stage=stage, claimant_id=claimant, now=now):
+                if not _release(pk, stage=stage, claimant_id=claimant):
                     continue
                 audit_record(
                     verb=events.ORDER_CLAIM_RELEASED,
@@ -248,7 +248,3 @@ def orders_claims_reconcile() -> dict[str, int]:
             )
         )
     return changed
-
-
-def stage_label(stage: str) -> str:
-    return str(OrderStatus(stage).label)

@@ -106,9 +106,3 @@ def surge_grants_expire(*, now: datetime | None = None) -> int:
             )
             ended += 1
     return ended
-
-
-def surge_grants_active():
-    return SurgeGrant.objects.filter(revoked_at=None, until__gt=timezone.now()).select_related(
-        "user", "team", "granted_by"
-    )

@@ -74,6 +74,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from backoffice.notifications.channels import DeliveryError, post_bytes
+from backoffice.outbox import backoff_delay as outbox_backoff
+from backoffice.outbox import outbox_sweep
 from orders import events
 from orders.models import (
     IdempotencyRecord,
@@ -231,7 +233,7 @@ def webhook_headers(delivery: WebhookDelivery, body: bytes, *, at: datetime) -> 
 
 def backoff_delay(attempts: int) -> timedelta:
     """The wait after the `attempts`-th failed attempt (1, 2, 3...)."""
-    return min(BACKOFF_FIRST * 2 ** min(max(attempts - 1, 0), 16), BACKOFF_CAP)
+    return outbox_backoff(attempts, first=BACKOFF_FIRST, cap=BACKOFF_CAP)
 
 
 @dataclass(frozen=True)
@@ -365,7 +367,6 @@ def _delivery_give_up(delivery: WebhookDelivery, *, error: str, now: datetime) -
 
 def webhooks_sweep(*, limit: int = SWEEP_BATCH, seconds: float = SWEEP_SECONDS) -> int:
     """Deliver due pending deliveries, longest waiting first. Returns how many succeeded."""
-    started = time.monotonic()
     due = (
         WebhookDelivery.objects.filter(
             status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
@@ -373,14 +374,12 @@ def webhooks_sweep(*, limit: int = SWEEP_BATCH, seconds: float = SWEEP_SECONDS) 
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
-    delivered = 0
-    for delivery_id in list(due):
-        if time.monotonic() - started > seconds:
-            break
+
+    def deliver(delivery_id: int) -> bool:
         delivery = webhook_deliver(delivery_id=delivery_id)
-        if delivery is not None and delivery.status == WebhookDelivery.Status.DELIVERED:
-            delivered += 1
-    return delivered
+        return delivery is not None and delivery.status == WebhookDelivery.Status.DELIVERED
+
+    return outbox_sweep(due, deliver, seconds=seconds)
 
 
 # --- admin actions -----------------------------------------------------------------
