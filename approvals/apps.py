@@ -10,3 +10,35 @@ class ApprovalsConfig(AppConfig):
 
     name = "approvals"
     verbose_name = _("Approvals")
+
+    def ready(self):
+        from approvals import events, signals  # noqa: F401  (verbs and receivers)
+        from approvals.admin.panels import approvals_order_panel
+        from approvals.router import ApprovalsRouter
+        from orders.admin.panels import register_order_panel
+        from orders.routing import register_router
+
+        register_router(ApprovalsRouter())
+        register_order_panel("approvals", approvals_order_panel)
+
+    def schedules(self):
+        from backoffice.schedules import ScheduleSpec
+
+        return [
+            ScheduleSpec(
+                name="approvals.bypasses_expire",
+                func="approvals.tasks.bypasses_expire",
+                minutes=1,
+            ),
+        ]
+
+    def demo_seed(self, *, now):
+        """Demo data: the source's rules and the bypass switches (all off)."""
+        from approvals.demo import approvals_demo_seed
+
+        approvals_demo_seed(now=now)
+
+    def demo_reset(self):
+        from approvals.demo import approvals_demo_reset
+
+        approvals_demo_reset()

@@ -258,6 +258,9 @@ HEARTBEAT_MAX_AGE = env_int("HEARTBEAT_MAX_AGE", 180, minimum=30)
 # The order age buckets of the order list (hours): the 2-hour promise and the 3-hour alarm.
 ORDER_TARGET_HOURS = env_int("ORDER_TARGET_HOURS", 2, minimum=1)
 BACKLOG_ALARM_HOURS = env_int("BACKLOG_ALARM_HOURS", 3, minimum=1)
+# How long a process keeps the enabled routing rules before re-reading them (seconds):
+# a rule changed in the admin applies in every other worker within this time.
+APPROVALS_RULE_CACHE_SECONDS = env_int("APPROVALS_RULE_CACHE_SECONDS", 5, minimum=0)
 # After a transition into a stage, its breaker is checked at most this often per process
 # (seconds); the minute schedule evaluates every breaker anyway.
 BREAKER_ENTRY_CHECK_SECONDS = env_int("BREAKER_ENTRY_CHECK_SECONDS", 2, minimum=0)

@@ -26,3 +26,6 @@ MEDIA_ROOT = tempfile.mkdtemp(prefix="backoffice-test-media-")
 STATIC_ROOT = tempfile.mkdtemp(prefix="backoffice-test-static-")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Routing rules are read from the database at every decision: a rolled-back test
+# must not leave its rules in a process cache for the next one.
+APPROVALS_RULE_CACHE_SECONDS = 0

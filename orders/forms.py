@@ -15,6 +15,14 @@ class ReasonForm(forms.Form):
 class DispatchForm(forms.Form):
     carrier = forms.CharField(label=_("Carrier"), max_length=60)
     tracking_number = forms.CharField(label=_("Tracking number"), max_length=64)
+    urgent = forms.BooleanField(
+        label=_("Urgent dispatch (upload the QC photo afterwards)"),
+        required=False,
+        help_text=_(
+            "Only while the urgent-dispatch bypass is on, for a returning customer's order "
+            "with at most 3 items; the photo is then owed."
+        ),
+    )
 
 
 class QcPhotoForm(forms.Form):

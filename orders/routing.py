@@ -11,6 +11,7 @@ By default nothing is shortcut: every review stage waits for a person, except
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,13 @@ class StageDecision:
     reason: str
     # Facts to keep on the timeline row, e.g. {"rule_id": 3, "rule_version": 2}.
     detail: dict[str, Any] = field(default_factory=dict)
+    # Called inside the transaction once the decision has been applied to the order
+    # (e.g. a bypass counts its use and leaves an obligation): on_applied(order, now).
+    on_applied: Callable[[Order, Any], None] | None = field(default=None, compare=False)
+
+    def applied(self, order: Order, now) -> None:
+        if self.on_applied is not None:
+            self.on_applied(order, now)
 
 
 class StageRouter:
@@ -49,7 +57,11 @@ class StageRouter:
         return []
 
     def waive_check(self, order: Order, check: str) -> StageDecision | None:
-        """Satisfy a check inside a stage without a person (e.g. coupon, qc_photo)."""
+        """Satisfy a check inside a stage without a person (e.g. coupon, qc_photo).
+
+        `coupon` is asked when sales review would complete; `qc_photo` only when a
+        person asks for an urgent dispatch without the photo.
+        """
         return None
 
 

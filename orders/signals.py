@@ -12,3 +12,5 @@ order_status_changed = Signal()
 order_created = Signal()
 # kwargs: order, payment
 payment_recorded = Signal()
+# kwargs: order, by (the QC photo was uploaded, possibly after an urgent dispatch)
+qc_photo_uploaded = Signal()

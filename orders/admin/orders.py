@@ -17,6 +17,7 @@ from orders.admin.catalog import BackofficeExportMixin
 from orders.admin.filters import AgeBucketFilter, QueueFilter, SlaFilter, StageFilter
 from orders.admin.helpers import age_of, humanize_duration, stage_badge
 from orders.admin.order_actions import OrderActionsMixin
+from orders.admin.panels import order_panels
 from orders.admin.todo import WorkQueueAdminMixin
 from orders.forms import OrderChangeForm
 from orders.models import STAGE_PERMISSIONS, Order, OrderLine, Payment, StageVisit
@@ -445,6 +446,7 @@ class OrderAdmin(
                 if order.status == OrderStatus.STOCK_RESERVATION
                 else [],
                 audit_events=list(audit_events_for(order).order_by("-at", "-id")[:30]),
+                extra_panels=order_panels(request, order),
                 can_record_payment=request.user.has_perm("orders.record_payment")
                 and order.status != OrderStatus.CANCELLED,
                 can_upload_photo=order.status in (OrderStatus.QUALITY_CHECK, OrderStatus.DISPATCHED)

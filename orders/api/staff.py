@@ -81,6 +81,11 @@ class TransitionIn(StrictSerializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     carrier = serializers.CharField(max_length=60, required=False)
     tracking_number = serializers.CharField(max_length=64, required=False)
+    urgent = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="dispatch: upload the QC photo afterwards (needs the urgent-dispatch bypass)",
+    )
 
 
 def _staff_order(number: str) -> Order:
@@ -118,6 +123,7 @@ class TransitionView(StaffView):
             params = {
                 "carrier": params.get("carrier", ""),
                 "tracking_number": params.get("tracking_number", ""),
+                "urgent": params.get("urgent", False),
             }
         elif name == "reserve_stock":
             params = {}

@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -135,9 +136,19 @@ def demo_seed(
         _stock_reserved_sync(catalog, flow.reserved)
         live, problems = _live_orders(rng, catalog, count=live_orders)
         flow_demo_setup()
+        _app_demo_seeds(now=now)
     if write_qc_photo:
         _qc_photo_ensure()
     return demo_summary(seconds=time.monotonic() - started, live=live, problems=problems)
+
+
+def _app_demo_seeds(*, now: datetime) -> None:
+    """Other apps' demo data (rules, switches, exception types...): each app that
+    defines `AppConfig.demo_seed(now=...)` adds its own; orders imports none of them."""
+    for config in apps.get_app_configs():
+        seed = getattr(config, "demo_seed", None)
+        if callable(seed):
+            seed(now=now)
 
 
 def demo_conflicts() -> list[str]:
@@ -165,6 +176,10 @@ def demo_reset() -> None:
     """Delete every order, its history and the shop's master data (not the logins)."""
     order_type = ContentType.objects.get_for_model(Order)
     with transaction.atomic():
+        for config in apps.get_app_configs():
+            reset = getattr(config, "demo_reset", None)
+            if callable(reset):  # other apps' demo data first (it may refer to orders)
+                reset()
         AuditEvent.objects.filter(subject_type=order_type).delete()
         StockReservation.objects.all().delete()
         Payment.objects.all().delete()

@@ -271,7 +271,7 @@ def _write_transition(order: Order, *, source: str, values: dict) -> int | None:
     raise ConcurrentChange()
 
 
-def _apply_waiver_if_needed(order: Order, check: str, *, now: datetime) -> None:
+def _apply_waiver_if_needed(order: Order, check: str, *, now: datetime, by=None) -> None:
     """Let a router satisfy an unmet check (e.g. a bypass switch). Caller holds atomic()."""
     if check == "coupon" and order.coupon_check_done():
         return
@@ -290,13 +290,14 @@ def _apply_waiver_if_needed(order: Order, check: str, *, now: datetime) -> None:
     events.check_event(
         verb=verb,
         order=order,
-        by=None,
+        by=by,
         actor_label=decision.via,
         via=decision.via,
         reason=decision.reason,
         detail={"check": check, **decision.detail},
         at=now,
     )
+    decision.applied(order, now)
 
 
 def order_route_forward(
@@ -334,6 +335,7 @@ def order_route_forward(
                 check_permission=False,
                 pending_visit=pending_visit,
             )
+            decision.applied(order, now)
             pending_visit = None
         if pending_visit is not None:  # nothing passed: the first visit stays open
             pending_visit.save(force_insert=True)
@@ -434,9 +436,14 @@ def order_dispatch(
     tracking_number: str,
     via=Via.MANUAL,
     reason: str = "",
+    urgent: bool = False,
 ) -> Order:
     """Hand the order to the carrier: refused while unpaid (where required), without a QC
-    photo (unless waived by a bypass), or while anything blocks dispatch."""
+    photo (unless waived by a bypass), or while anything blocks dispatch.
+
+    `urgent`: the person asks to dispatch now and upload the QC photo afterwards; a
+    router (the urgent-dispatch bypass) decides whether that is allowed.
+    """
     from orders.services.stock import stock_consume_for_order
 
     carrier, tracking_number = carrier.strip(), tracking_number.strip()
@@ -445,8 +452,8 @@ def order_dispatch(
     now = timezone.now()
     with restoring_on_failure(order), transaction.atomic():
         order_lock(order)
-        if order.status == S.QUALITY_CHECK:
-            _apply_waiver_if_needed(order, "qc_photo", now=now)
+        if urgent and order.status == S.QUALITY_CHECK:
+            _apply_waiver_if_needed(order, "qc_photo", now=now, by=by)
         _apply_transition(
             order,
             "dispatch",

@@ -21,7 +21,7 @@ from orders.services.errors import (
 )
 from orders.services.intake import MAX_AMOUNT, payment_status_for
 from orders.services.lifecycle import order_lock, restoring_on_failure
-from orders.signals import payment_recorded
+from orders.signals import payment_recorded, qc_photo_uploaded
 from orders.states import MAIN_LINE, OrderStatus, Via
 
 S = OrderStatus
@@ -136,6 +136,7 @@ def order_upload_qc_photo(order: Order, *, photo, by=None) -> Order:
         order.updated_at = now
         order.save(update_fields=["qc_photo", "qc_photo_at", "updated_at"])
         events.check_event(verb=events.ORDER_QC_PHOTO, order=order, by=by, via=Via.MANUAL, at=now)
+        transaction.on_commit(lambda: qc_photo_uploaded.send(sender=Order, order=order, by=by))
     return order
 
 

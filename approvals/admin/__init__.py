@@ -1,0 +1,1 @@
+from approvals.admin import codes, prices, rules, switches  # noqa: F401
