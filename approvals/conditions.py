@@ -49,7 +49,7 @@ class InvalidCondition(ValueError):
 def _number(value) -> Decimal | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float | Decimal) or isinstance(value, str):
+    if isinstance(value, int | float | Decimal | str):
         try:
             number = Decimal(str(value))
         except InvalidOperation:

@@ -31,7 +31,7 @@ def approvals_demo_seed(*, now=None) -> None:
         return
     rule_save(
         RoutingRule(
-            name="金额 < 5,000 且信用良好：免财务审核 / Amount < 5,000 and good credit: skip finance",
+            name="金额<5000且信用良好免财务审核 / Amount < 5,000, good credit: skip finance",
             target=RuleTarget.FINANCE_REVIEW,
             condition=FINANCE_RULE,
             priority=10,
