@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -19,6 +20,7 @@ class ApprovalsConfig(AppConfig):
         from orders.routing import register_router
 
         register_router(ApprovalsRouter())
+        post_migrate.connect(_teams_after_migrate, sender=self, dispatch_uid="approvals.teams")
         register_order_panel("approvals", approvals_order_panel)
 
     def schedules(self):
@@ -42,3 +44,9 @@ class ApprovalsConfig(AppConfig):
         from approvals.demo import approvals_demo_reset
 
         approvals_demo_reset()
+
+
+def _teams_after_migrate(sender, **kwargs):
+    from approvals.teams import approvals_teams_grant
+
+    approvals_teams_grant()
