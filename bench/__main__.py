@@ -19,6 +19,10 @@
                --intake-clients closed-loop clients, then latency in an open loop at
                80 % of each peak for --intake-seconds; goals: intake >= 60 % of bare,
                p99 <= 3 x p50 at 80 % load, no error responses
+  rules        routing-rule decision per order with 50 enabled rules (facts query +
+               evaluation) on the --orders database, and the dry run of the seed rule
+               over 60,000 orders of finance-review history; goals: evaluation of 50
+               rules < 1 ms median per order, dry run < 2 s
   generate     only make sure the databases exist and hold their data
 
 Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
@@ -56,7 +60,9 @@ CLAIMS_SCALING_GOAL = 1.0  # service claims/s with --claimers at once >= with 1
 BREAKERS_GOAL_MS = 50.0
 INTAKE_RATIO_GOAL = 0.6  # intake requests/s >= 60 % of the bare create view's
 INTAKE_TAIL_GOAL = 3.0  # intake p99 <= 3 x p50 at 80 % of its peak
-DEFAULT_BENCHMARKS = ["changelist", "transitions", "claims", "breakers", "intake"]
+RULES_EVAL_GOAL_MS = 1.0
+RULES_DRY_RUN_GOAL_S = 2.0
+DEFAULT_BENCHMARKS = ["changelist", "transitions", "claims", "breakers", "rules", "intake"]
 BENCHMARKS = (*DEFAULT_BENCHMARKS, "generate")
 
 
@@ -268,6 +274,44 @@ def _claims_rows(rows: list, c: dict, label: str) -> bool:
     return failed
 
 
+def _rules_rows(rows: list, r: dict, label: str) -> bool:
+    """Add the routing-rule rows; True when a goal is missed."""
+    e, d = r["evaluation"], r["dry_run"]
+    ok_eval = e["evaluate_50_rules"]["median_ms"] < RULES_EVAL_GOAL_MS
+    ok_dry = d["median_s"] < RULES_DRY_RUN_GOAL_S
+    rows.append(
+        [
+            f"evaluate {e['rules']} rules per order, median ({e['orders']} orders, {label} db)",
+            f"{e['evaluate_50_rules']['median_ms']:.3f} ms",
+            f"{e['facts_query']['median_ms']:.3f} ms (facts query)",
+            f"{e['evaluate_50_rules']['median_ms'] / e['facts_query']['median_ms']:.2f}",
+            f"< {RULES_EVAL_GOAL_MS:.0f} ms",
+            "pass" if ok_eval else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            "rule_decision() sales+finance per order incl. facts query, median (info)",
+            f"{e['decision']['median_ms']:.2f} ms",
+            f"{e['facts_query']['median_ms']:.2f} ms",
+            f"{e['decision']['median_ms'] / e['facts_query']['median_ms']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            f"dry run seed rule, {d['visits']:,} visits over {d['days']} days ({label} db)",
+            f"{d['median_s']:.2f} s",
+            f"{d['baseline_median_s']:.2f} s (raw count)",
+            f"{d['median_s'] / d['baseline_median_s']:.1f}",
+            f"< {RULES_DRY_RUN_GOAL_S:.0f} s",
+            "pass" if ok_dry else "FAIL",
+        ]
+    )
+    return not (ok_eval and ok_dry)
+
+
 def _breakers_rows(rows: list, b: dict, label: str) -> bool:
     """Add the breakers rows; True when a goal is missed."""
     if "missing" in b:
@@ -408,7 +452,7 @@ def main(argv=None) -> int:
     if "changelist" in args.benchmarks:
         plan.setdefault(small, []).extend(["changelist", "check"])
         plan.setdefault(large, []).append("changelist")
-    for name in ("transitions", "claims", "breakers", "intake"):
+    for name in ("transitions", "claims", "breakers", "rules", "intake"):
         if name in args.benchmarks:
             plan.setdefault(large, []).append(name)
     if "generate" in args.benchmarks:
@@ -496,6 +540,8 @@ def main(argv=None) -> int:
         failed |= _claims_rows(rows, results[large]["claims"], size_label(large))
     if "breakers" in args.benchmarks:
         failed |= _breakers_rows(rows, results[large]["breakers"], size_label(large))
+    if "rules" in args.benchmarks:
+        failed |= _rules_rows(rows, results[large]["rules"], size_label(large))
     if "intake" in args.benchmarks:
         failed |= _intake_rows(rows, results[large]["intake"], size_label(large))
     print()

@@ -75,6 +75,11 @@ def main(argv=None) -> int:
 
         log(f"  claims ({args.claims:,} each way, then 1 and {args.claimers} claimers) ...")
         result["claims"] = claims_run(count=args.claims, claimers=args.claimers, log=log)
+    if "rules" in tasks:
+        from bench.rules import rules_run
+
+        log("  rules (50 rules x 2000 orders, dry run over 60,000 orders) ...")
+        result["rules"] = rules_run()
     if "breakers" in tasks:
         from bench.breakers import breakers_run
 

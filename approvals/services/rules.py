@@ -269,8 +269,7 @@ def rule_dry_run(
         orders = orders.exclude(coupon=None)
     facts = facts_for_orders(orders)
     matched_dwell: list[float] = []
-    rows = visits.filter(order_id__in=list(facts)) if len(facts) < 5000 else visits
-    for order_id, entered_at, left_at, via in rows.values_list(
+    for order_id, entered_at, left_at, via in visits.values_list(
         "order_id", "entered_at", "left_at", "via"
     ).iterator(5000):
         order_facts_ = facts.get(order_id)
