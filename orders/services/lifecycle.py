@@ -378,20 +378,43 @@ def order_complete_stage(
     return order
 
 
-def order_hold(order: Order, *, by=None, actor_label: str = "", reason: str, via=Via.MANUAL):
+def order_hold(
+    order: Order,
+    *,
+    by=None,
+    actor_label: str = "",
+    reason: str,
+    via=Via.MANUAL,
+    detail: dict | None = None,
+):
+    """Park the order (it remembers its stage). `detail` is kept on the closed visit,
+    e.g. {"exception_case": 12} when an exception case holds the order."""
     if not reason.strip():
         raise InvalidOrderInput(_("A reason is required to put an order on hold."))
     now = timezone.now()
     with restoring_on_failure(order), transaction.atomic():
         order_lock(order)
         _apply_transition(
-            order, "hold", by=by, actor_label=actor_label, via=via, reason=reason, now=now
+            order,
+            "hold",
+            by=by,
+            actor_label=actor_label,
+            via=via,
+            reason=reason,
+            now=now,
+            detail=detail,
         )
     return order
 
 
 def order_release(
-    order: Order, *, by=None, actor_label: str = "", reason: str = "", via=Via.MANUAL
+    order: Order,
+    *,
+    by=None,
+    actor_label: str = "",
+    reason: str = "",
+    via=Via.MANUAL,
+    detail: dict | None = None,
 ):
     now = timezone.now()
     with restoring_on_failure(order), transaction.atomic():
@@ -399,7 +422,14 @@ def order_release(
         if order.status == S.ON_HOLD and order.held_from not in MAIN_LINE:
             raise TransitionRefused(_("The order does not remember which stage it was held from."))
         _apply_transition(
-            order, "release", by=by, actor_label=actor_label, via=via, reason=reason, now=now
+            order,
+            "release",
+            by=by,
+            actor_label=actor_label,
+            via=via,
+            reason=reason,
+            now=now,
+            detail=detail,
         )
         order_route_forward(order, now=now)
     return order

@@ -21,7 +21,7 @@ from orders.services.errors import (
 )
 from orders.services.intake import MAX_AMOUNT, payment_status_for
 from orders.services.lifecycle import order_lock, restoring_on_failure
-from orders.signals import payment_recorded, qc_photo_uploaded
+from orders.signals import order_details_changed, payment_recorded, qc_photo_uploaded
 from orders.states import MAIN_LINE, OrderStatus, Via
 
 S = OrderStatus
@@ -179,4 +179,9 @@ def order_update_details(
         diff = {k: [before.get(k), v] for k, v in changes.items() if before.get(k) != v}
         if diff:
             events.order_updated_event(order=order, by=by, changes=diff, reason=reason, at=now)
+            transaction.on_commit(
+                lambda: order_details_changed.send(
+                    sender=Order, order=order, changes=diff, by=by
+                )
+            )
     return order
