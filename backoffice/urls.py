@@ -13,7 +13,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("", include("exceptions.urls")),  # its API under /api/v1/, its staff form
     path("api/v1/", include("orders.api.urls")),
+    path("api/v1/staff/", include("approvals.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # QC photos and other uploads: staff only (customers' parcels are not public).

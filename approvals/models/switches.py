@@ -169,6 +169,8 @@ class Obligation(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     due_at = models.DateTimeField(_("due at"))
     fulfilled_at = models.DateTimeField(_("fulfilled at"), null=True, blank=True)
+    # When the QC team and supervisors were told it is overdue (told once).
+    overdue_notified_at = models.DateTimeField(_("overdue notice sent at"), null=True, blank=True)
     fulfilled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("fulfilled by"),
