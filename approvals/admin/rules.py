@@ -150,6 +150,9 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # a new rule has no history yet
+
     def save_model(self, request, obj, form, change):
         rule_save(obj, by=request.user, reason=form.cleaned_data.get("change_reason", ""))
 
@@ -199,6 +202,12 @@ class RoutingRuleAdmin(admin.ModelAdmin):
                 condition=form.cleaned_data["condition"],
                 days=form.cleaned_data.get("dry_run_days") or 7,
             )
+        # The inlines go back on the page (bound to what was posted), or the next save
+        # of this form would miss their management form.
+        formsets, inline_instances = self._create_formsets(
+            request, obj if obj is not None else self.model(), change=obj is not None
+        )
+        inline_admin_formsets = self.get_inline_formsets(request, formsets, inline_instances, obj)
         fieldsets = list(self.get_fieldsets(request, obj))
         admin_form = helpers.AdminForm(
             form, fieldsets, {}, self.get_readonly_fields(request, obj), model_admin=self
@@ -213,7 +222,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
             "is_popup": False,
             "to_field": None,
             "media": self.media + admin_form.media,
-            "inline_admin_formsets": [],
+            "inline_admin_formsets": inline_admin_formsets,
             "errors": helpers.AdminErrorList(form, []),
             "preserved_filters": self.get_preserved_filters(request),
             "dry_run": dry_run_display(result) if result is not None else None,

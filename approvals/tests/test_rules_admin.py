@@ -120,3 +120,20 @@ def test_staff_without_rule_permissions_cannot_dry_run(client, sales_clerk):
     client.force_login(sales_clerk)
     response = client.post(reverse("admin:approvals_routingrule_add"), form_data(_dryrun="1"))
     assert response.status_code == 403
+
+
+def test_the_page_after_a_dry_run_can_still_be_saved(client, supervisor):
+    rule = rule_save(RoutingRule(name="r", target="finance_review", condition=FINANCE_RULE))
+    client.force_login(supervisor)
+    change = reverse("admin:approvals_routingrule_change", args=[rule.pk])
+    data = form_data(
+        **{"versions-TOTAL_FORMS": "1", "versions-INITIAL_FORMS": "1", "versions-0-id": ""}
+    )
+    data["versions-0-id"] = str(rule.versions.get().pk)
+    data["versions-0-rule"] = str(rule.pk)
+    page = client.post(change, {**data, "_dryrun": "1"}).content.decode()
+    assert 'name="versions-TOTAL_FORMS"' in page  # the inline's management form is back
+    saved = client.post(change, {**data, "enabled": "on", "change_reason": "go"})
+    assert saved.status_code == 302
+    rule.refresh_from_db()
+    assert rule.enabled and rule.version == 2

@@ -21,6 +21,7 @@ from collections import Counter
 import hypothesis
 import pytest
 import schemathesis
+from django.apps import apps
 from django.conf import settings
 from django.test import Client
 from hypothesis import HealthCheck, given
@@ -52,9 +53,17 @@ OPERATIONS = [
     ("GET", ORDER),
     ("POST", ORDER + "cancel/"),
     ("POST", ORDER + "payment/"),
+    ("POST", ORDER + "exceptions/"),
     ("GET", "/api/v1/staff/todo/"),
     ("POST", "/api/v1/staff/queues/{stage}/claim-next/"),
     ("POST", TRANSITION),
+    ("GET", "/api/v1/staff/exceptions/"),
+    ("POST", "/api/v1/staff/exceptions/claim-next/"),
+    ("POST", "/api/v1/staff/exceptions/{id}/resolve/"),
+    ("GET", "/api/v1/staff/price-changes/"),
+    ("POST", "/api/v1/staff/price-changes/{id}/approve/"),
+    ("POST", "/api/v1/staff/price-changes/{id}/reject/"),
+    ("POST", "/api/v1/staff/orders/{number}/price-changes/"),
 ]
 ON_A_REAL_ORDER = [o for o in OPERATIONS if o[1].startswith(ORDER) or o[1] == TRANSITION]
 CSRF_SECRET = "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz"  # 32 characters, sent as cookie and header
@@ -66,6 +75,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def partner_key(live_server, warehouses, settings):
     settings.API_THROTTLE_RATE = "100000/min"  # fuzzing is not abuse
     products_in_stock(warehouses[0])
+    for config in apps.get_app_configs():
+        # Rows other apps' operations need (e.g. the exception types partners raise),
+        # through their AppConfig hook: orders imports none of those apps.
+        getattr(config, "reference_data_ensure", lambda: None)()
     return partner_with_key("fuzzer")[1]
 
 
