@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from orders.routing import StageRouter
+from orders.routing import StageRouter, is_being_created
 from orders.states import OrderStatus
 
 S = OrderStatus
@@ -33,6 +33,8 @@ class ExceptionsRouter(StageRouter):
         reason = _presale_unpaid(order)
         if reason:
             return reason
+        if is_being_created(order):
+            return None  # no case can refer to an order intake is still inserting
         if order.pk and ExceptionCase.objects.blocking().filter(order_id=order.pk).exists():
             return _("An exception case holds the order.")
         return None

@@ -38,6 +38,12 @@ class StageDecision:
             self.on_applied(order, now)
 
 
+def is_being_created(order: Order) -> bool:
+    """True while intake routes an order it has just inserted: nothing can refer to it
+    yet (no price change, no exception case), so routers may skip looking for them."""
+    return bool(order.__dict__.get("_routing_at_intake"))
+
+
 class StageRouter:
     """Base class of routers; override only what you decide."""
 

@@ -32,6 +32,7 @@ from approvals.services.codes import (
 from backoffice.audit.services import audit_record
 from backoffice.notifications.services import notify
 from orders.models import Order, OrderLine
+from orders.routing import is_being_created
 from orders.services.errors import ActionForbidden, InvalidOrderInput, TransitionRefused
 from orders.services.intake import CENT, MAX_AMOUNT, payment_status_for
 from orders.services.lifecycle import order_lock, order_route_forward, restoring_on_failure
@@ -441,7 +442,7 @@ def price_change_apply_with_code(
 def price_change_blockers(order: Order, stage: str) -> list[str]:
     """One reason per pending price change of the order, for sales review. One query
     (the partial index `price_change_pending`); none for an unsaved order."""
-    if stage != S.SALES_REVIEW or order.pk is None:
+    if stage != S.SALES_REVIEW or order.pk is None or is_being_created(order):
         return []
     skus = PriceChangeRequest.objects.filter(order_id=order.pk, status=Status.PENDING).values_list(
         "line__sku", flat=True

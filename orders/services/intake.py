@@ -210,12 +210,14 @@ def order_create(
         transaction.on_commit(lambda: order_created.send(sender=Order, order=order))
         # The first visit is written by the routing: closed with the next one in one
         # INSERT when `received` is passed at once (the usual case), open otherwise.
+        order.__dict__["_routing_at_intake"] = True  # see routing.is_being_created
         order_route_forward(
             order,
             now=now,
             pending_visit=StageVisit(order=order, stage=order.status, entered_at=now),
         )
     order.__dict__.pop("_webhook_memo", None)
+    order.__dict__.pop("_routing_at_intake", None)
     return order
 
 
