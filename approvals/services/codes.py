@@ -9,26 +9,29 @@ not roll the count back, so call `authorization_code_check` outside a transactio
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
-from django.db import IntegrityError, models, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from approvals import events
-from approvals.models import AuthorizationCode, AuthorizationCodeUse, CodeAttemptCounter
+from approvals.models import AuthorizationCode, AuthorizationCodeUse
 from approvals.models.codes import CodeScope
+from approvals.services.lockout import (
+    attempts_give_back,
+    attempts_reserve,
+    counter_keys,
+    failure_record,
+    minutes_locked,
+)
 from backoffice.audit.services import audit_record
-from backoffice.notifications.models import Notification
-from backoffice.notifications.services import notify
 from orders.services.errors import (
     ActionForbidden,
     InvalidOrderInput,
@@ -43,9 +46,6 @@ GROUPS, GROUP_LENGTH = 3, 4
 CODE_LENGTH = GROUPS * GROUP_LENGTH
 # Crockford's reading of the letters it leaves out.
 _MISREAD = str.maketrans({"O": "0", "I": "1", "L": "1"})
-MAX_FAILURES = 5
-FAILURE_WINDOW = timedelta(minutes=15)
-LOCKOUT = timedelta(minutes=15)
 DEFAULT_VALIDITY = timedelta(hours=8)
 
 
@@ -214,134 +214,6 @@ def code_status_refusal(status: str) -> CodeRefused:
     return CodeRefused(message, code=slug)
 
 
-# --- Brute-force counters --------------------------------------------------------------
-
-
-def _counter_keys(by, ip: str | None) -> list[str]:
-    # Always in this order (user, then IP): concurrent reservations never deadlock.
-    keys = [f"user:{by.pk}"] if _actor(by) is not None else []
-    if ip:
-        keys.append(f"ip:{ip}"[:80])
-    return keys
-
-
-def _unlocked(now: datetime) -> Q:
-    return Q(locked_until__isnull=True) | Q(locked_until__lte=now)
-
-
-def _reserve(key: str, now: datetime) -> bool:
-    """Count one attempt on `key` unless it is locked or its window is full. One UPDATE:
-    the database serialises it, so concurrent attempts never pass the limit."""
-    stale = Q(window_started_at__lte=now - FAILURE_WINDOW)
-    return (
-        CodeAttemptCounter.objects.filter(
-            _unlocked(now), Q(failures__lt=MAX_FAILURES) | stale, key=key
-        ).update(
-            failures=Case(
-                When(stale, then=Value(1)),
-                default=F("failures") + 1,
-                output_field=models.PositiveIntegerField(),
-            ),
-            window_started_at=Case(
-                When(stale, then=Value(now)),
-                default=F("window_started_at"),
-                output_field=models.DateTimeField(),
-            ),
-        )
-        == 1
-    )
-
-
-def _reserve_attempts(keys: list[str], now: datetime) -> bool:
-    """Reserve an attempt on every counter, or on none (creating missing counters)."""
-    try:
-        with transaction.atomic():
-            for key in keys:
-                if _reserve(key, now):
-                    continue
-                CodeAttemptCounter.objects.get_or_create(
-                    key=key, defaults={"window_started_at": now}
-                )
-                if not _reserve(key, now):
-                    raise _Locked
-    except _Locked:
-        return False
-    return True
-
-
-class _Locked(Exception):
-    pass
-
-
-def _minutes_locked(keys: list[str], now: datetime) -> int:
-    ends = []
-    for locked_until, started in CodeAttemptCounter.objects.filter(key__in=keys).values_list(
-        "locked_until", "window_started_at"
-    ):
-        if locked_until is not None and locked_until > now:
-            ends.append(locked_until)
-        else:
-            ends.append(started + FAILURE_WINDOW)
-    seconds = max(((end - now).total_seconds() for end in ends), default=60)
-    return max(1, math.ceil(seconds / 60))
-
-
-def _give_back(keys: list[str]) -> None:
-    CodeAttemptCounter.objects.filter(key__in=keys).update(
-        failures=Case(
-            When(failures__gt=0, then=F("failures") - 1),
-            default=Value(0),
-            output_field=models.PositiveIntegerField(),
-        )
-    )
-
-
-def _record_failure(*, keys, by, ip, order, kind: str, now: datetime) -> None:
-    """Confirm a failed attempt; the one that fills a window locks it (exactly once)."""
-    actor = _actor(by)
-    with transaction.atomic():
-        # Lock the counters first, in the order reservations take them ("user:" sorts
-        # after "ip:"): a reservation cannot slip in between reading one counter and
-        # the other, so one attempt, not two, is the one that locks a window.
-        counters = CodeAttemptCounter.objects.select_for_update().filter(key__in=keys)
-        locked = [
-            counter.key
-            for counter in counters.order_by("-key")
-            if counter.failures >= MAX_FAILURES
-            and (counter.locked_until is None or counter.locked_until <= now)
-        ]
-        if locked:
-            CodeAttemptCounter.objects.filter(key__in=locked).update(locked_until=now + LOCKOUT)
-        audit_record(
-            verb=events.CODE_FAILED,
-            actor=actor,
-            subject=order,
-            at=now,
-            payload={"ip": ip, "kind": kind, **({"locked": locked} if locked else {})},
-        )
-        if not locked:
-            return
-        audit_record(
-            verb=events.CODE_LOCKOUT,
-            actor=actor,
-            subject=order,
-            at=now,
-            payload={"ip": ip, "keys": locked, "locked_until": now + LOCKOUT},
-        )
-        who = str(actor) if actor is not None else str(ip)
-        supervisors = get_user_model().objects.filter(
-            is_active=True, groups__name=settings.SUPERVISORS_GROUP
-        )
-        notify(
-            recipients=supervisors.distinct(),
-            subject=_("Authorization code entry locked"),
-            text=_("%(who)s entered %(n)s wrong codes; code entry is locked for %(m)s minutes.")
-            % {"who": who, "n": MAX_FAILURES, "m": int(LOCKOUT.total_seconds() // 60)},
-            level=Notification.Level.WARNING,
-            event=events.CODE_LOCKOUT,
-        )
-
-
 # --- Checking a code at use ------------------------------------------------------------
 
 _dummy_hashes: dict[tuple, str] = {}
@@ -374,9 +246,9 @@ def authorization_code_check(
     if not compact:
         raise InvalidOrderInput(_("Enter the authorization code."), code="code_required")
     now = now or timezone.now()
-    keys = _counter_keys(by, ip)
-    if keys and not _reserve_attempts(keys, now):
-        minutes = _minutes_locked(keys, now)
+    keys = counter_keys(by, ip)
+    if keys and not attempts_reserve(keys, now):
+        minutes = minutes_locked(keys, now)
         raise CodeRefused(
             _("Code entry is locked for %(minutes)s minutes after too many wrong codes.")
             % {"minutes": minutes},
@@ -397,10 +269,10 @@ def authorization_code_check(
         matches = False
     if not matches:
         kind = "malformed" if not well_formed else ("mismatch" if code else "unknown")
-        _record_failure(keys=keys, by=by, ip=ip, order=order, kind=kind, now=now)
+        failure_record(keys=keys, by=by, ip=ip, order=order, kind=kind, now=now)
         raise CodeRefused()
     if keys:
-        _give_back(keys)
+        attempts_give_back(keys)
     status = authorization_code_status(code, now)
     if status != "active":
         raise code_status_refusal(status)
