@@ -6,16 +6,18 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from exceptions.models.types import ExceptionType
 
 
 class CaseStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    CLAIMED = "claimed", _("Being handled")
-    RESOLVED = "resolved", _("Resolved")
-    REJECTED = "rejected", _("Rejected")
+    # A context: "Open" and "Closed" are also circuit-breaker states (熔断).
+    OPEN = "open", pgettext_lazy("exception case status", "Open")
+    CLAIMED = "claimed", pgettext_lazy("exception case status", "Being handled")
+    RESOLVED = "resolved", pgettext_lazy("exception case status", "Resolved")
+    REJECTED = "rejected", pgettext_lazy("exception case status", "Rejected")
 
 
 class CaseSource(models.TextChoices):
