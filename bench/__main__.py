@@ -1,5 +1,5 @@
 """Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [claims] [breakers]
-[intake]`.
+[rules] [exceptions] [intake]`.
 
   changelist   admin order list server time at --small (10k) vs --orders (1M) orders;
                goal: median(1M) / median(10k) <= 1.5 for every view
@@ -23,6 +23,11 @@
                evaluation) on the --orders database, and the dry run of the seed rule
                over 60,000 orders of finance-review history; goals: evaluation of 50
                rules < 1 ms median per order, dry run < 2 s
+  exceptions   the exception pool (/admin/exceptions/exceptioncase/) over
+               --exception-cases (100,000) open cases inserted on the --orders database
+               (deleted afterwards), as a supervisor and as a team member, vs a raw
+               SQL first page of the same rows; goals: median < 300 ms for both,
+               queries per page the same for 50 rows as for 1
   generate     only make sure the databases exist and hold their data
 
 Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
@@ -62,7 +67,16 @@ INTAKE_RATIO_GOAL = 0.6  # intake requests/s >= 60 % of the bare create view's
 INTAKE_TAIL_GOAL = 3.0  # intake p99 <= 3 x p50 at 80 % of its peak
 RULES_EVAL_GOAL_MS = 1.0
 RULES_DRY_RUN_GOAL_S = 2.0
-DEFAULT_BENCHMARKS = ["changelist", "transitions", "claims", "breakers", "rules", "intake"]
+EXCEPTIONS_POOL_GOAL_MS = 300.0
+DEFAULT_BENCHMARKS = [
+    "changelist",
+    "transitions",
+    "claims",
+    "breakers",
+    "rules",
+    "exceptions",
+    "intake",
+]
 BENCHMARKS = (*DEFAULT_BENCHMARKS, "generate")
 
 
@@ -114,6 +128,12 @@ def _parse(argv):
     parser.add_argument(
         "--intake-profile", action="store_true", help="intake: print a cProfile of the view"
     )
+    parser.add_argument(
+        "--exception-cases",
+        type=int,
+        default=100_000,
+        help="exceptions: open cases inserted for the pool benchmark (default 100,000)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     args.benchmarks = args.benchmarks or list(DEFAULT_BENCHMARKS)
@@ -154,6 +174,8 @@ def _run_worker(size: int, tasks: list[str], args) -> dict:
         str(args.intake_clients),
         "--intake-seconds",
         str(args.intake_seconds),
+        "--exception-cases",
+        str(args.exception_cases),
         "--seed",
         str(args.seed),
         "--out",
@@ -312,6 +334,53 @@ def _rules_rows(rows: list, r: dict, label: str) -> bool:
     return not (ok_eval and ok_dry)
 
 
+def _exceptions_rows(rows: list, e: dict, label: str) -> bool:
+    """Add the exception-pool rows; True when a goal is missed."""
+    failed = False
+    baseline = e["baseline"]
+    for who, view in e["views"].items():
+        ok = view["median_ms"] < EXCEPTIONS_POOL_GOAL_MS
+        failed |= not ok
+        for stat, has_goal in (("median_ms", True), ("p95_ms", False)):
+            rows.append(
+                [
+                    f"exception pool as {who} {stat[:-3]} vs raw first page "
+                    f"({e['cases']:,} open cases, {label} db)",
+                    f"{view[stat]:.1f} ms",
+                    f"{baseline[stat]:.1f} ms",
+                    f"{view[stat] / baseline[stat]:.1f}",
+                    f"< {EXCEPTIONS_POOL_GOAL_MS:.0f} ms" if has_goal else "(info)",
+                    ("pass" if ok else "FAIL") if has_goal else "info",
+                ]
+            )
+        bounded = view["queries_bounded"]
+        if who == next(iter(e["views"])):
+            joined = e["baseline_joined"]
+            rows.append(
+                [
+                    "exception pool: raw first page joined with type, order, team (info)",
+                    f"{joined['median_ms']:.1f} ms",
+                    f"{baseline['median_ms']:.1f} ms",
+                    f"{joined['median_ms'] / baseline['median_ms']:.1f}",
+                    "(info)",
+                    "info",
+                ]
+            )
+        failed |= not bounded
+        rows.append(
+            [
+                f"exception pool as {who}: queries, {view['rows_shown']} rows vs "
+                f"{view['one_row_page']['rows_shown']} row",
+                str(view["queries"]),
+                str(view["one_row_page"]["queries"]),
+                "-",
+                "equal",
+                "pass" if bounded else "FAIL",
+            ]
+        )
+    return failed
+
+
 def _breakers_rows(rows: list, b: dict, label: str) -> bool:
     """Add the breakers rows; True when a goal is missed."""
     if "missing" in b:
@@ -452,7 +521,7 @@ def main(argv=None) -> int:
     if "changelist" in args.benchmarks:
         plan.setdefault(small, []).extend(["changelist", "check"])
         plan.setdefault(large, []).append("changelist")
-    for name in ("transitions", "claims", "breakers", "rules", "intake"):
+    for name in ("transitions", "claims", "breakers", "rules", "exceptions", "intake"):
         if name in args.benchmarks:
             plan.setdefault(large, []).append(name)
     if "generate" in args.benchmarks:
@@ -542,6 +611,8 @@ def main(argv=None) -> int:
         failed |= _breakers_rows(rows, results[large]["breakers"], size_label(large))
     if "rules" in args.benchmarks:
         failed |= _rules_rows(rows, results[large]["rules"], size_label(large))
+    if "exceptions" in args.benchmarks:
+        failed |= _exceptions_rows(rows, results[large]["exceptions"], size_label(large))
     if "intake" in args.benchmarks:
         failed |= _intake_rows(rows, results[large]["intake"], size_label(large))
     print()

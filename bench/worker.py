@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--intake-clients", type=int, default=8)
     parser.add_argument("--intake-seconds", type=float, default=25.0)
     parser.add_argument("--intake-profile", action="store_true")
+    parser.add_argument("--exception-cases", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -85,6 +86,16 @@ def main(argv=None) -> int:
 
         log(f"  breakers ({args.evaluations} evaluations) ...")
         result["breakers"] = breakers_run(evaluations=args.evaluations)
+    if "exceptions" in tasks:
+        from bench.exceptions import exceptions_run
+
+        log(
+            f"  exceptions (the pool over {args.exception_cases:,} open cases, "
+            "supervisor and team member) ..."
+        )
+        result["exceptions"] = exceptions_run(
+            cases=args.exception_cases, requests=args.requests, seed=args.seed
+        )
     if "intake" in tasks:
         from bench.intake import intake_run
 

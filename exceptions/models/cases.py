@@ -107,11 +107,22 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
             )
         ]
         indexes = [
-            # The pool: a team's open cases by due time.
+            # The pool, in its order (holding cases first, then the earliest due): all
+            # teams, and one team's. Partial: closed cases never slow the pool down.
             models.Index(
-                fields=["team", "sla_due_at"],
+                models.F("blocking").desc(),
+                "sla_due_at",
+                "id",
                 condition=Q(status__in=["open", "claimed"]),
                 name="case_pool",
+            ),
+            models.Index(
+                "team",
+                models.F("blocking").desc(),
+                "sla_due_at",
+                "id",
+                condition=Q(status__in=["open", "claimed"]),
+                name="case_pool_team",
             ),
             models.Index(
                 fields=["order"],

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from orders.api.extensions import detail_section_fields
 from orders.models import Order, OrderLine, Payment, StageVisit
 from orders.services.intake import MAX_AMOUNT, MAX_LINES, MAX_QUANTITY
 from orders.states import PaymentMethod, Via
@@ -196,6 +197,13 @@ class OrderOut(OrderSummaryOut):
             "timeline",
         )
         read_only_fields = fields
+
+    def get_fields(self):
+        # Plus the sections other apps register (orders.api.extensions), e.g. the open
+        # exception cases: orders imports none of those apps.
+        fields = super().get_fields()
+        fields.update(detail_section_fields(taken=fields))
+        return fields
 
     @extend_schema_field(CurrentStageOut(allow_null=True))
     def get_current_stage(self, order):

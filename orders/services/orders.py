@@ -180,8 +180,6 @@ def order_update_details(
         if diff:
             events.order_updated_event(order=order, by=by, changes=diff, reason=reason, at=now)
             transaction.on_commit(
-                lambda: order_details_changed.send(
-                    sender=Order, order=order, changes=diff, by=by
-                )
+                lambda: order_details_changed.send(sender=Order, order=order, changes=diff, by=by)
             )
     return order
