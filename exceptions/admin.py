@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -176,10 +176,14 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
+    def get_ordering(self, request):
         # Team members see their teams' pool first, blocking and earliest due on top.
-        teams = list(request.user.groups.values_list("pk", flat=True))
+        # As the ordering (not only in get_queryset): the changelist re-orders by it,
+        # else by the model's Meta.ordering, which would undo "my teams first".
+        teams = getattr(request, "_exception_teams", None)
+        if teams is None:
+            teams = list(request.user.groups.values_list("pk", flat=True))
+            request._exception_teams = teams
         from django.db.models import Case, IntegerField, Value, When
 
         rank = Case(
@@ -187,9 +191,7 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
             default=Value(1),
             output_field=IntegerField(),
         )
-        return queryset.annotate(team_rank=rank).order_by(
-            "team_rank", "-blocking", "sla_due_at", "id"
-        )
+        return [rank.asc(), "-blocking", "sla_due_at", "id"]
 
     def has_add_permission(self, request):
         return False
@@ -275,9 +277,12 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
         return extra + super().get_urls()
 
     def _case(self, request, pk) -> ExceptionCase:
-        case = self.get_queryset(request).filter(pk=pk).first()
-        if case is None or not self.has_view_permission(request, case):
+        if not self.has_view_permission(request):
             raise PermissionDenied
+        # get_object: a malformed id in the URL is "not found", not a server error.
+        case = self.get_object(request, str(pk))
+        if case is None:
+            raise Http404
         return case
 
     def _to_case(self, case):

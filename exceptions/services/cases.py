@@ -19,7 +19,7 @@ from backoffice.claims import _raise as _claim_counter_raise
 from exceptions import events
 from exceptions.models import CaseSource, CaseStatus, ExceptionCase, ExceptionType
 from exceptions.models.cases import OPEN_STATUSES
-from orders.models import Order
+from orders.models import Order, StageVisit
 from orders.services.errors import ActionForbidden, InvalidOrderInput, TransitionRefused
 from orders.services.lifecycle import order_hold, order_release
 from orders.states import MAIN_LINE, OrderStatus, Via
@@ -184,11 +184,11 @@ def _notify_team(case: ExceptionCase) -> None:
 def case_claim_next(*, user, team_id: int | None = None) -> ExceptionCase | None:
     """Hand the next open case of the user's teams (or of `team_id`) to `user`:
     blocking first, then the earliest due. Two people never get the same case."""
+    if not user.has_perm("exceptions.work_exceptioncase"):
+        raise ActionForbidden()
     teams = [team_id] if team_id else list(user.groups.values_list("pk", flat=True))
     if not teams:
         return None
-    if not user.has_perm("exceptions.work_exceptioncase"):
-        raise ActionForbidden()
     queryset = (
         ExceptionCase.objects.filter(status=CaseStatus.OPEN, team_id__in=teams)
         .select_related("type", "order")
@@ -200,7 +200,18 @@ def case_claim_next(*, user, team_id: int | None = None) -> ExceptionCase | None
         case.__dict__["status"] = CaseStatus.CLAIMED
         _audit(events.CASE_CLAIMED, case, by=user)
 
-    for team in teams:
+    # Each team is its own queue (its own counters): claim in the team whose next case
+    # comes first over all the user's teams, so one team's blocking case is not left
+    # behind another team's routine one.
+    remaining = set(teams)
+    while remaining:
+        team = (
+            queryset.filter(team_id__in=remaining, claimed_by__isnull=True)
+            .values_list("team_id", flat=True)
+            .first()
+        )
+        if team is None:
+            return None
         case = claim_next(
             queryset.filter(team_id=team),
             user=user,
@@ -210,6 +221,7 @@ def case_claim_next(*, user, team_id: int | None = None) -> ExceptionCase | None
         )
         if case is not None:
             return case
+        remaining.discard(team)  # its last cases were taken meanwhile
     return None
 
 
@@ -235,6 +247,7 @@ def case_claim(case: ExceptionCase, *, by) -> ExceptionCase:
         locked = ExceptionCase.objects.select_for_update().get(pk=case.pk)
         if locked.status != CaseStatus.OPEN or locked.claimed_by_id:
             raise TransitionRefused(_("Someone else is already handling this case."))
+        case.claimed_by_id = None  # a stale copy must not end someone else's claim
         _set_claim(case, by, verb=events.CASE_CLAIMED, by=by, now=now)
     return case
 
@@ -244,15 +257,19 @@ def case_assign(cases, *, user, by) -> int:
     if by is not None and not by.has_perm("exceptions.assign_exceptioncase"):
         raise ActionForbidden()
     now = timezone.now()
-    done = 0
+    cases = list(cases)
+    # Checked for all cases first: a bulk assignment is refused whole, not half done.
+    user_teams = set(user.groups.values_list("pk", flat=True))
     for case in cases:
-        if not case.is_open:
-            continue
-        if not user.groups.filter(pk=case.team_id).exists():
+        if case.is_open and case.team_id not in user_teams:
             raise InvalidOrderInput(
                 _("%(user)s is not in the team that owns case #%(id)s.")
                 % {"user": user.get_username(), "id": case.pk}
             )
+    done = 0
+    for case in cases:
+        if not case.is_open:
+            continue
         with transaction.atomic():
             locked = ExceptionCase.objects.select_for_update().get(pk=case.pk)
             if locked.status not in OPEN_STATUSES:
@@ -325,7 +342,7 @@ def _release_if_last(case: ExceptionCase, *, by=None) -> None:
     if not held_by_case:
         return
     order = Order.objects.get(pk=case.order_id)
-    if order.status != S.ON_HOLD:
+    if order.status != S.ON_HOLD or not _hold_is_for_a_case(order):
         return
     order_release(
         order,
@@ -338,6 +355,20 @@ def _release_if_last(case: ExceptionCase, *, by=None) -> None:
         detail={"exception_case": case.pk},
     )
     case.order = order
+
+
+def _hold_is_for_a_case(order: Order) -> bool:
+    """Whether the order's current hold was put on for an exception case. A person may
+    have released the case's hold and put the order on hold again for their own reason:
+    closing the case must not end that hold."""
+    detail = (
+        StageVisit.objects.filter(order_id=order.pk, left_at=order.stage_entered_at)
+        .exclude(stage=S.ON_HOLD)
+        .order_by("-id")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    return isinstance(detail, dict) and "exception_case" in detail
 
 
 def case_resolve(case: ExceptionCase, *, by, note: str) -> ExceptionCase:
@@ -354,6 +385,14 @@ def case_reopen(case: ExceptionCase, *, by, reason: str) -> ExceptionCase:
         _require_worker(by, case)
     if not reason.strip():
         raise InvalidOrderInput(_("Say why the case is reopened."))
+    order = Order.objects.get(pk=case.order_id)
+    if order.status not in (*MAIN_LINE, S.ON_HOLD):
+        # As for opening: a dispatched or cancelled order takes no open case.
+        raise TransitionRefused(
+            _("The order is already %(stage)s: no exception case can be opened.")
+            % {"stage": order.get_status_display()},
+            code="order_closed",
+        )
     now = timezone.now()
     try:
         with transaction.atomic():
