@@ -89,20 +89,61 @@ class MineFirstFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _user_teams(request) -> list[int]:
+    """The user's groups that own exception types (cached on the request)."""
+    teams = getattr(request, "_exception_teams", None)
+    if teams is None:
+        teams = list(
+            request.user.groups.filter(exception_types__isnull=False)
+            .distinct()
+            .values_list("pk", flat=True)
+        )
+        request._exception_teams = teams
+    return teams
+
+
 class TeamFilter(admin.SimpleListFilter):
+    """Team members see their own teams' pool unless they pick another team or all:
+    "my teams first" as a filter, so the list stays one index range scan."""
+
     title = _("team")
     parameter_name = "team"
+    MINE, ALL = "mine", "all"
+
+    def __init__(self, request, params, model, model_admin):
+        self.request = request  # choices() gets no request
+        super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
         from django.contrib.auth.models import Group
 
         teams = Group.objects.filter(exception_types__isnull=False).distinct().order_by("name")
-        return [(str(g.pk), g.name) for g in teams]
+        mine = [(self.MINE, _("My teams"))] if _user_teams(request) else []
+        return [*mine, (self.ALL, _("All teams")), *((str(g.pk), g.name) for g in teams)]
+
+    def _effective(self, request) -> str:
+        if self.value():
+            return self.value()
+        return self.MINE if _user_teams(request) else self.ALL
+
+    def choices(self, changelist):
+        value = self._effective(self.request)
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(team_id=self.value())
-        return queryset
+        value = self._effective(request)
+        if value == self.MINE:
+            return queryset.filter(team_id__in=_user_teams(request))
+        if value == self.ALL:
+            return queryset
+        if value.isdigit():
+            return queryset.filter(team_id=int(value))
+        return queryset.none()
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -177,21 +218,9 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
     fields = readonly_fields
 
     def get_ordering(self, request):
-        # Team members see their teams' pool first, blocking and earliest due on top.
-        # As the ordering (not only in get_queryset): the changelist re-orders by it,
-        # else by the model's Meta.ordering, which would undo "my teams first".
-        teams = getattr(request, "_exception_teams", None)
-        if teams is None:
-            teams = list(request.user.groups.values_list("pk", flat=True))
-            request._exception_teams = teams
-        from django.db.models import Case, IntegerField, Value, When
-
-        rank = Case(
-            When(team_id__in=teams or [0], then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-        return [rank.asc(), "-blocking", "sla_due_at", "id"]
+        # Holding cases first, then the earliest due: the order of the partial indexes
+        # case_pool / case_pool_team. (My teams first is the team filter's default.)
+        return ["-blocking", "sla_due_at", "id"]
 
     def has_add_permission(self, request):
         return False

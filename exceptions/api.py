@@ -353,6 +353,7 @@ class PartnerOrderExceptionView(APIView):
                 source=CaseSource.PARTNER_API,
                 description=data["description"],
                 payload={field: details, "partner": partner.code},
+                actor_label=f"partner:{partner.code}",
             )
         except OrderActionError as exc:
             if isinstance(exc, InvalidOrderInput):  # e.g. the type is switched off

@@ -2,7 +2,12 @@
 
 from django.dispatch import receiver
 
-from orders.signals import order_created, order_details_changed, payment_recorded
+from orders.signals import (
+    order_created,
+    order_details_changed,
+    order_status_changed,
+    payment_recorded,
+)
 
 
 @receiver(order_created, dispatch_uid="exceptions.detect_on_intake")
@@ -24,3 +29,12 @@ def _details_changed(sender, order, changes, **kwargs):
     from exceptions.detectors import detect_details_change
 
     detect_details_change(order, changes)
+
+
+@receiver(order_status_changed, dispatch_uid="exceptions.close_on_cancel")
+def _status_changed(sender, order, target, **kwargs):
+    if target != "cancelled":
+        return
+    from exceptions.services.cases import cases_close_for_cancelled
+
+    cases_close_for_cancelled(order)

@@ -36,7 +36,9 @@ def _actor(by):
     return by if by is not None and getattr(by, "is_authenticated", False) else None
 
 
-def _audit(verb, case: ExceptionCase, *, by=None, reason: str = "", at=None, **payload):
+def _audit(
+    verb, case: ExceptionCase, *, by=None, reason: str = "", at=None, actor_label="", **payload
+):
     at = at or timezone.now()
     payload = {
         "case": case.pk,
@@ -48,7 +50,7 @@ def _audit(verb, case: ExceptionCase, *, by=None, reason: str = "", at=None, **p
     audit_record(
         verb=verb,
         actor=_actor(by),
-        actor_label="" if by else SYSTEM_LABEL,
+        actor_label=actor_label or ("" if by else SYSTEM_LABEL),
         subject=case.order,
         reason=reason,
         payload=payload,
@@ -81,6 +83,7 @@ def case_open(
     description: str = "",
     payload: dict | None = None,
     by=None,
+    actor_label: str = "",
     now=None,
 ) -> tuple[ExceptionCase, bool]:
     """Open a case of `type` on `order`, or return the one already open (created=False).
@@ -127,6 +130,7 @@ def case_open(
                 case,
                 by=by,
                 at=now,
+                actor_label=actor_label,
                 source=source,
                 blocking=case.blocking,
                 reason=description[:300],
@@ -433,3 +437,16 @@ def order_blocking_reasons(order: Order) -> list[str]:
         % {"tag": zh if _chinese() else en, "id": pk}
         for pk, zh, en in tags
     ]
+
+
+def cases_close_for_cancelled(order: Order) -> int:
+    """A cancelled order leaves nothing to handle: its open cases are rejected by the
+    system (they would otherwise wait in the pool for good)."""
+    closed = 0
+    for case in ExceptionCase.objects.open().filter(order_id=order.pk).select_related("type"):
+        try:
+            case_reject(case, by=None, note=str(_("The order was cancelled.")))
+        except TransitionRefused:
+            continue  # closed by someone meanwhile
+        closed += 1
+    return closed

@@ -323,3 +323,28 @@ def test_closing_a_case_does_not_end_a_later_hold_by_a_person(reserving, supervi
 
     order = fresh(reserving)
     assert (order.status, order.held_from) == (S.ON_HOLD, S.STOCK_RESERVATION)
+
+
+def test_cancelling_the_order_closes_its_open_cases(
+    reserving, supervisor, django_capture_on_commit_callbacks
+):
+    from orders.services import order_cancel
+
+    address = open_case(reserving, "address_change")
+    invoice = open_case(reserving, "invoice_reissue")
+    with django_capture_on_commit_callbacks(execute=True):
+        order_cancel(fresh(reserving), by=supervisor, reason="customer withdrew")
+    for case in (address, invoice):
+        case.refresh_from_db()
+        assert case.status == CaseStatus.REJECTED
+        assert case.resolution_note == "The order was cancelled."
+    assert not ExceptionCase.objects.open().exists()
+
+
+def test_a_partner_raised_case_is_audited_as_that_partner(reserving):
+    case, _created = case_open(
+        reserving, type="address_change", source=CaseSource.PARTNER_API, actor_label="partner:jd"
+    )
+    event = AuditEvent.objects.get(verb="exception.opened", subject_id=str(reserving.pk))
+    assert event.actor is None and event.actor_label == "partner:jd"
+    assert event.payload["case"] == case.pk

@@ -73,11 +73,14 @@ def test_a_team_member_sees_the_team_cases_first_with_tag_and_countdown(agent_cl
         address = open_case("address_change", at=now)
 
         response = agent_client.get(reverse(POOL))
+        everyone = agent_client.get(reverse(POOL), {"team": "all"})
 
-    assert response.status_code == 200
-    # My team first, blocking on top, then by due time; the other team's after.
-    assert listed(response) == [address.pk, returns.pk, finance.pk]
-    html = response.content.decode()
+    assert response.status_code == everyone.status_code == 200
+    # My teams' pool by default, holding cases on top, then by due time; all teams
+    # one click away, in the same order.
+    assert listed(response) == [address.pk, returns.pk]
+    assert listed(everyone) == [address.pk, finance.pk, returns.pk]
+    html = response.content.decode() + everyone.content.decode()
     assert '<span class="case-tag blocking" title="Address change">[Address change]</span>' in html
     assert '<span class="case-tag" title="Price difference">[Price difference]</span>' in html
     assert '<span class="sla-left">30 min left</span>' in html
@@ -117,8 +120,18 @@ def test_the_list_page_reads_a_fixed_number_of_queries(agent_client, django_asse
         for _ in range(4):
             open_case(code)
     with django_assert_max_num_queries(20):
-        response = agent_client.get(reverse(POOL))
+        response = agent_client.get(reverse(POOL), {"team": "all"})
     assert len(listed(response)) == 16
+
+
+def test_the_team_filter_defaults_to_my_teams_and_offers_all(agent_client, supervisor, client):
+    mine, other = open_case("address_change"), open_case("price_difference")
+    html = agent_client.get(reverse(POOL)).content.decode()
+    assert "My teams" in html and "All teams" in html
+    assert listed(agent_client.get(reverse(POOL))) == [mine.pk]
+    client.force_login(supervisor)  # in no exception team: sees every team's cases
+    assert set(listed(client.get(reverse(POOL)))) == {mine.pk, other.pk}
+    assert agent_client.get(reverse(POOL), {"team": "nonsense"}).status_code == 200
 
 
 # --- Claim next, claim, resolve on the page ---------------------------------------------
@@ -298,13 +311,12 @@ def test_bulk_resolve_closes_each_case_with_one_note_and_reports_failures(
     other_team = open_case("price_difference")
     selected = [c.pk for c in [*mine, other_team]]
 
-    form = agent_client.post(
-        reverse(POOL), {"action": "resolve_action", "_selected_action": selected}
-    )
+    pool = reverse(POOL) + "?team=all"
+    form = agent_client.post(pool, {"action": "resolve_action", "_selected_action": selected})
     assert form.status_code == 200
 
     response = agent_client.post(
-        reverse(POOL),
+        pool,
         {
             "action": "resolve_action",
             "_selected_action": selected,
