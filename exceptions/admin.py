@@ -271,37 +271,17 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
     # --- Claim next, claim, release, resolve, reject, reopen --------------------
 
     def get_urls(self):
+        views = {
+            "claim-next/": ("claim_next", self.claim_next_view),
+            "<int:pk>/claim/": ("claim", self.claim_view),
+            "<int:pk>/release/": ("release", self.release_view),
+            "<int:pk>/resolve/": ("resolve", self.resolve_view),
+            "<int:pk>/reject/": ("reject", self.reject_view),
+            "<int:pk>/reopen/": ("reopen", self.reopen_view),
+        }
         extra = [
-            path(
-                "claim-next/",
-                self.admin_site.admin_view(self.claim_next_view),
-                name="exceptions_exceptioncase_claim_next",
-            ),
-            path(
-                "<int:pk>/claim/",
-                self.admin_site.admin_view(self.claim_view),
-                name="exceptions_exceptioncase_claim",
-            ),
-            path(
-                "<int:pk>/release/",
-                self.admin_site.admin_view(self.release_view),
-                name="exceptions_exceptioncase_release",
-            ),
-            path(
-                "<int:pk>/resolve/",
-                self.admin_site.admin_view(self.resolve_view),
-                name="exceptions_exceptioncase_resolve",
-            ),
-            path(
-                "<int:pk>/reject/",
-                self.admin_site.admin_view(self.reject_view),
-                name="exceptions_exceptioncase_reject",
-            ),
-            path(
-                "<int:pk>/reopen/",
-                self.admin_site.admin_view(self.reopen_view),
-                name="exceptions_exceptioncase_reopen",
-            ),
+            path(route, self.admin_site.admin_view(view), name=f"exceptions_exceptioncase_{name}")
+            for route, (name, view) in views.items()
         ]
         return extra + super().get_urls()
 

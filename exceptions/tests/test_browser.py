@@ -8,15 +8,12 @@ is never run (STYLE.md). Without Chromium the test skips locally and fails in CI
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from backoffice.audit.models import AuditEvent
 from exceptions.demo import exceptions_types_ensure
@@ -27,73 +24,11 @@ from orders import teams
 from orders.services import order_complete_stage
 from orders.states import OrderStatus
 from orders.tests.factories import UserFactory, make_order
+from orders.tests.test_browser import page, screenshot_on_failure  # noqa: F401 (fixture)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 S = OrderStatus
 
 pytestmark = pytest.mark.browser
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: run `make apt-test` (apt-get install chromium fonts-noto-cjk)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(reason)  # CI must run the browser test, never skip it silently
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    """A Chromium page pointed at the live server."""
-    _require_chromium()
-    # Playwright's sync API runs an event loop in this thread; Django would refuse
-    # the test's own ORM calls as "async-unsafe" without this (browser tests only).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(locale="en-US", base_url=live_server.url)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-            # The test's queries ran while Playwright's event loop was up; Django keeps
-            # that connection apart from the one it closes at the end of the session,
-            # and PostgreSQL would then refuse to drop the test database.
-            connections.close_all()
-
-
-class screenshot_on_failure:
-    """Save the page to `<tmp_path>/failure.png` when the block fails, naming it in the error."""
-
-    def __init__(self, page: Page, tmp_path: Path):
-        self.page, self.path = page, tmp_path / "failure.png"
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, traceback):
-        if exc is not None:
-            try:
-                self.page.screenshot(path=self.path, full_page=True)
-                exc.add_note(f"screenshot of the page: {self.path}")
-            except Exception as screenshot_error:  # the browser itself may be gone
-                exc.add_note(f"no screenshot: {screenshot_error}")
-        return False
 
 
 @pytest.fixture
@@ -126,7 +61,9 @@ def held_order(db):
 
 
 def test_agent_claims_the_blocking_case_first_and_resolving_it_releases_the_order(
-    page, tmp_path, held_order
+    page,
+    tmp_path,
+    held_order,
 ):
     order, address, older = held_order
     agent = UserFactory(username="service1", password="demo-pass", groups=[CUSTOMER_SERVICE])
