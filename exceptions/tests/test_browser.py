@@ -61,7 +61,7 @@ def held_order(db):
 
 
 def test_agent_claims_the_blocking_case_first_and_resolving_it_releases_the_order(
-    page,
+    page,  # noqa: F811 (the imported fixture)
     tmp_path,
     held_order,
 ):
