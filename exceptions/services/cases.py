@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_fsm import can_proceed
 
 from backoffice.audit.services import audit_record
 from backoffice.claims import ClaimLimits, claim_next, claim_release_counters, person_key
@@ -56,6 +57,17 @@ def _audit(
         payload=payload,
         at=at,
     )
+
+
+def _fsm_step(locked: ExceptionCase, name: str, refusal) -> str:
+    """Run the django-fsm-2 transition `name` on the locked row: the state machine says
+    which moves exist (a refused one is a TransitionRefused). Returns the new status,
+    written by the caller's UPDATE together with the other columns."""
+    method = getattr(locked, name)
+    if not can_proceed(method):
+        raise TransitionRefused(refusal)
+    method()
+    return locked.status
 
 
 def may_work(user, case: ExceptionCase) -> bool:
@@ -290,10 +302,9 @@ def case_release(case: ExceptionCase, *, by) -> ExceptionCase:
         _require_worker(by, case)
     with transaction.atomic():
         locked = ExceptionCase.objects.select_for_update().get(pk=case.pk)
-        if locked.status != CaseStatus.CLAIMED:
-            raise TransitionRefused(_("The case is not being handled."))
+        status = _fsm_step(locked, "unclaim", _("The case is not being handled."))
         ExceptionCase.objects.filter(pk=case.pk).update(
-            claimed_by=None, claimed_at=None, claim_touched_at=None, status=CaseStatus.OPEN
+            claimed_by=None, claimed_at=None, claim_touched_at=None, status=status
         )
         claim_release_counters(queue=queue_name(case.team_id), user_id=locked.claimed_by_id)
         case.claimed_by = None
@@ -302,7 +313,7 @@ def case_release(case: ExceptionCase, *, by) -> ExceptionCase:
     return case
 
 
-def _close(case: ExceptionCase, *, target: str, by, note: str, verb: str) -> ExceptionCase:
+def _close(case: ExceptionCase, *, transition: str, by, note: str, verb: str) -> ExceptionCase:
     if by is not None:
         _require_worker(by, case)
     if not note.strip():
@@ -310,8 +321,8 @@ def _close(case: ExceptionCase, *, target: str, by, note: str, verb: str) -> Exc
     now = timezone.now()
     with transaction.atomic():
         locked = ExceptionCase.objects.select_for_update().get(pk=case.pk)
-        if locked.status not in OPEN_STATUSES:
-            raise TransitionRefused(_("The case is already closed."))
+        claimant = locked.claimed_by_id
+        target = _fsm_step(locked, transition, _("The case is already closed."))
         ExceptionCase.objects.filter(pk=case.pk).update(
             status=target,
             closed_at=now,
@@ -321,8 +332,8 @@ def _close(case: ExceptionCase, *, target: str, by, note: str, verb: str) -> Exc
             claimed_at=None,
             claim_touched_at=None,
         )
-        if locked.claimed_by_id:
-            claim_release_counters(queue=queue_name(case.team_id), user_id=locked.claimed_by_id)
+        if claimant:
+            claim_release_counters(queue=queue_name(case.team_id), user_id=claimant)
         case.__dict__["status"] = target
         case.closed_at, case.resolution_note, case.claimed_by = now, note.strip(), None
         _audit(verb, case, by=by, reason=note[:300], at=now)
@@ -376,11 +387,11 @@ def _hold_is_for_a_case(order: Order) -> bool:
 
 
 def case_resolve(case: ExceptionCase, *, by, note: str) -> ExceptionCase:
-    return _close(case, target=CaseStatus.RESOLVED, by=by, note=note, verb=events.CASE_RESOLVED)
+    return _close(case, transition="resolve", by=by, note=note, verb=events.CASE_RESOLVED)
 
 
 def case_reject(case: ExceptionCase, *, by, note: str) -> ExceptionCase:
-    return _close(case, target=CaseStatus.REJECTED, by=by, note=note, verb=events.CASE_REJECTED)
+    return _close(case, transition="reject", by=by, note=note, verb=events.CASE_REJECTED)
 
 
 def case_reopen(case: ExceptionCase, *, by, reason: str) -> ExceptionCase:
@@ -401,10 +412,9 @@ def case_reopen(case: ExceptionCase, *, by, reason: str) -> ExceptionCase:
     try:
         with transaction.atomic():
             locked = ExceptionCase.objects.select_for_update().get(pk=case.pk)
-            if locked.status in OPEN_STATUSES:
-                raise TransitionRefused(_("The case is already open."))
+            status = _fsm_step(locked, "reopen", _("The case is already open."))
             ExceptionCase.objects.filter(pk=case.pk).update(
-                status=CaseStatus.OPEN,
+                status=status,
                 closed_at=None,
                 closed_by=None,
                 held_order=False,

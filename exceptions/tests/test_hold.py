@@ -348,3 +348,22 @@ def test_a_partner_raised_case_is_audited_as_that_partner(reserving):
     event = AuditEvent.objects.get(verb="exception.opened", subject_id=str(reserving.pk))
     assert event.actor is None and event.actor_label == "partner:jd"
     assert event.payload["case"] == case.pk
+
+
+def test_an_order_with_an_open_holding_case_is_never_passed_by_a_rule(supervisor, sales_clerk):
+    from approvals.models import RoutingRule
+    from approvals.services.rules import rule_save
+    from orders.services import order_complete_stage
+
+    rule_save(
+        RoutingRule(name="everything", target="finance_review", condition={"all": []}, enabled=True)
+    )
+    order = make_order()
+    open_case(order, "address_change")  # holds the order from sales review
+    order_release(fresh(order), by=supervisor, reason="released by hand")
+    order = fresh(order)
+    assert order.status == S.SALES_REVIEW
+    order_complete_stage(order, by=sales_clerk)
+    assert fresh(order).status == S.FINANCE_REVIEW  # the rule matched; the open case held it
+    finance = StageVisit.objects.get(order=order, stage=S.FINANCE_REVIEW)
+    assert finance.left_at is None
