@@ -15,7 +15,7 @@ run predicts is exactly what routing the same orders does.
 | price_deviation_pct | number | largest distance of a line's price from its list price, % |
 | channel | text | the channel partner's code, or "direct" |
 | presale | yes/no | the order is a presale |
-| health_score | number | the order's health score, 0-100 (once computed; missing before) |
+| health_score | number | the order's health score, 0-100 (missing until it is scored) |
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ class Fact:
         return [value for value, _label in self.choices]
 
 
-def _has_health_score() -> bool:
-    return any(f.name == "health_score" for f in Order._meta.get_fields())
-
-
 def _facts() -> dict[str, Fact]:
     facts = [
         Fact("amount", _("Order amount (CNY)"), "number"),
@@ -95,9 +91,13 @@ def _facts() -> dict[str, Fact]:
         ),
         Fact("channel", _("Channel"), "text", help=_("The channel partner's code, or “direct”.")),
         Fact("presale", _("Presale"), "bool"),
+        Fact(
+            "health_score",
+            _("Health score"),
+            "number",
+            help=_("0-100; missing until the order is scored (a comparison is then false)."),
+        ),
     ]
-    if _has_health_score():
-        facts.append(Fact("health_score", _("Health score"), "number"))
     return {fact.name: fact for fact in facts}
 
 
@@ -126,9 +126,8 @@ def _facts_queryset(orders):
         "customer__orders_completed",
         "partner__code",
         "f_coupon",
+        "health__score",
     ]
-    if "health_score" in FACTS:
-        fields.append("health_score")
     return (
         orders.order_by()
         .annotate(
@@ -165,9 +164,8 @@ def _facts_from_row(row: dict) -> dict[str, Any]:
         "channel": row["partner__code"] or "direct",
         "presale": bool(row["is_presale"]),
     }
-    if "health_score" in FACTS:
-        score = row.get("health_score")
-        facts["health_score"] = _decimal(score) if score is not None else None
+    score = row["health__score"]
+    facts["health_score"] = _decimal(score) if score is not None else None
     return facts
 
 

@@ -250,6 +250,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a field called "status": name the card parts' own enum, so
+    # the order's published StatusEnum keeps its name.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "orders.states.OrderStatus",
+        "CardPartStatusEnum": "orders.models.evaluation.PartStatus",
+    },
 }
 
 # --- Product settings ---------------------------------------------------------
@@ -266,6 +272,49 @@ APPROVALS_RULE_CACHE_SECONDS = env_int("APPROVALS_RULE_CACHE_SECONDS", 5, minimu
 BREAKER_ENTRY_CHECK_SECONDS = env_int("BREAKER_ENTRY_CHECK_SECONDS", 2, minimum=0)
 # The group told about backlog alarms and a dead task queue.
 SUPERVISORS_GROUP = env_str("SUPERVISORS_GROUP", "Supervisors")
+
+# --- Evaluation card connectors (orders/connectors, orders/services/card.py) ---
+
+
+def _connector_mode(kind: str) -> str:
+    mode = env_str(f"CONNECTOR_{kind}", "local").strip().lower()
+    if mode not in ("local", "http"):
+        raise ImproperlyConfigured(f"CONNECTOR_{kind}={mode!r} must be 'local' or 'http'")
+    return mode
+
+
+def _connector_url(kind: str, mode: str) -> str:
+    url = env_str(f"CONNECTOR_{kind}_URL").strip().rstrip("/")
+    if mode == "http" and not url.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"CONNECTOR_{kind}=http needs an http(s):// CONNECTOR_{kind}_URL"
+        )
+    return url
+
+
+# Where each part of an order's evaluation card comes from: "local" reads this app's
+# own tables (fed by imports or the demo), "http" calls the system at
+# CONNECTOR_<KIND>_URL with CONNECTOR_<KIND>_TOKEN as a bearer token (the contract is
+# in orders/connectors/http.py).
+CONNECTOR_CUSTOMER = _connector_mode("CUSTOMER")
+CONNECTOR_CUSTOMER_URL = _connector_url("CUSTOMER", CONNECTOR_CUSTOMER)
+CONNECTOR_CUSTOMER_TOKEN = env_str("CONNECTOR_CUSTOMER_TOKEN")
+CONNECTOR_INVENTORY = _connector_mode("INVENTORY")
+CONNECTOR_INVENTORY_URL = _connector_url("INVENTORY", CONNECTOR_INVENTORY)
+CONNECTOR_INVENTORY_TOKEN = env_str("CONNECTOR_INVENTORY_TOKEN")
+CONNECTOR_FULFILMENT = _connector_mode("FULFILMENT")
+CONNECTOR_FULFILMENT_URL = _connector_url("FULFILMENT", CONNECTOR_FULFILMENT)
+CONNECTOR_FULFILMENT_TOKEN = env_str("CONNECTOR_FULFILMENT_TOKEN")
+# One HTTP call's timeout, and how many more tries after a refused connection or a 5xx
+# (only while the card's time budget lasts).
+CONNECTOR_TIMEOUT_MS = env_int("CONNECTOR_TIMEOUT_MS", 700, minimum=50)
+CONNECTOR_RETRIES = env_int("CONNECTOR_RETRIES", 1, minimum=0)
+# How long the three fetches may take together; a part not there by then is marked
+# unavailable and refreshed later, so an order never waits on a slow system.
+CARD_BUDGET_MS = env_int("CARD_BUDGET_MS", 800, minimum=50)
+# A source failing this many times in a row is not called for the cool-down.
+CONNECTOR_BREAKER_FAILURES = env_int("CONNECTOR_BREAKER_FAILURES", 5, minimum=1)
+CONNECTOR_BREAKER_COOLDOWN_SECONDS = env_int("CONNECTOR_BREAKER_COOLDOWN_SECONDS", 60, minimum=1)
 
 # --- Notifications (backoffice.notifications) ----------------------------------
 # A message whose channels all keep failing is retried with backoff and given up

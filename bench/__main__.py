@@ -1,5 +1,5 @@
 """Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [claims] [breakers]
-[rules] [exceptions] [intake]`.
+[rules] [exceptions] [intake] [rescoring] [card]`.
 
   changelist   admin order list server time at --small (10k) vs --orders (1M) orders;
                goal: median(1M) / median(10k) <= 1.5 for every view
@@ -28,6 +28,15 @@
                (deleted afterwards), as a supervisor and as a team member, vs a raw
                SQL first page of the same rows; goals: median < 300 ms for both,
                queries per page the same for 50 rows as for 1
+  rescoring    health_rescore_open() over 100,000 open orders with evaluation cards
+               (made open inside a transaction rolled back afterwards) on the --orders
+               database, vs a save() loop over a 2,000-order sample computing the same
+               values; goals (steady-state run): <= 10 s, >= 10x the save() loop's rows/s,
+               same results
+  card         card_fetch() (the evaluation card) for 50 orders of the --orders
+               database against three local HTTP sources each answering in 100 ms,
+               vs one source call alone and the three called one after the other;
+               goals: median <= 150 ms (the three at once), no part unavailable
   generate     only make sure the databases exist and hold their data
 
 Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
@@ -68,6 +77,9 @@ INTAKE_TAIL_GOAL = 3.0  # intake p99 <= 3 x p50 at 80 % of its peak
 RULES_EVAL_GOAL_MS = 1.0
 RULES_DRY_RUN_GOAL_S = 2.0
 EXCEPTIONS_POOL_GOAL_MS = 300.0
+RESCORING_GOAL_S = 10.0
+RESCORING_RATIO_GOAL = 10.0
+CARD_GOAL_MS = 150.0  # card_fetch median with three sources answering in 100 ms each
 DEFAULT_BENCHMARKS = [
     "changelist",
     "transitions",
@@ -76,6 +88,8 @@ DEFAULT_BENCHMARKS = [
     "rules",
     "exceptions",
     "intake",
+    "rescoring",
+    "card",
 ]
 BENCHMARKS = (*DEFAULT_BENCHMARKS, "generate")
 
@@ -381,6 +395,123 @@ def _exceptions_rows(rows: list, e: dict, label: str) -> bool:
     return failed
 
 
+def _rescoring_rows(rows: list, r: dict, label: str) -> bool:
+    """Add the health rescoring rows; True when a goal is missed.
+
+    The goal is read on the second run, the schedule's steady state (every open order
+    has its health row, few lanes move); the first run also inserts every health row
+    and moves about half the lanes off the default, and is shown beside it."""
+    first, steady = r["runs"][0], r["runs"][-1]
+    ok_time = steady["seconds"] <= RESCORING_GOAL_S
+    ok_ratio = r["ratio"] >= RESCORING_RATIO_GOAL
+    ok_same = r["mismatches"] == 0
+    rows.append(
+        [
+            f"health_rescore_open, {r['open_orders']:,} open orders, steady state ({label} db)",
+            f"{steady['seconds']:.2f} s",
+            "-",
+            "-",
+            f"<= {RESCORING_GOAL_S:.0f} s",
+            "pass" if ok_time else "FAIL",
+        ]
+    )
+    for name, run in (("first run: inserts, lanes moved", first), ("steady state", steady)):
+        rows.append(
+            [
+                f"rescoring {name}: {run['lanes_changed']:,} lanes changed; "
+                "read / compute / write (info)",
+                f"{run['seconds']:.2f} s",
+                f"{run['read_seconds']:.1f} / {run['compute_seconds']:.1f} / "
+                f"{run['write_seconds']:.1f} s",
+                "-",
+                "(info)",
+                "info",
+            ]
+        )
+    rows.append(
+        [
+            f"rescoring rows/s set-based (steady) vs save() loop "
+            f"({r['baseline_orders']:,} sample, same values)",
+            f"{r['service_per_second']:,.0f}/s",
+            f"{r['baseline_per_second']:,.0f}/s",
+            f"{r['ratio']:.1f}",
+            f">= {RESCORING_RATIO_GOAL:.0f}",
+            "pass" if ok_ratio else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            "rescoring: save() loop results differing from the set-based run",
+            str(r["mismatches"]),
+            "-",
+            "-",
+            "0",
+            "pass" if ok_same else "FAIL",
+        ]
+    )
+    return not (ok_time and ok_ratio and ok_same)
+
+
+def _card_rows(rows: list, c: dict, label: str) -> bool:
+    """Add the evaluation card rows; True when a goal is missed."""
+    card, single, sequential = c["card"], c["single"], c["sequential"]
+    ok_time = card["median_ms"] <= CARD_GOAL_MS
+    ok_parts = c["unavailable_parts"] == 0
+    sources = f"3 HTTP sources at {c['delay_ms']} ms"
+    rows.append(
+        [
+            f"card_fetch median vs one source call alone ({sources}, "
+            f"{c['orders']} orders, {label} db)",
+            f"{card['median_ms']:.1f} ms",
+            f"{single['median_ms']:.1f} ms",
+            f"{c['ratio_single']:.2f}",
+            f"<= {CARD_GOAL_MS:.0f} ms",
+            "pass" if ok_time else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            "card_fetch p95 vs one source call alone (info)",
+            f"{card['p95_ms']:.1f} ms",
+            f"{single['p95_ms']:.1f} ms",
+            f"{card['p95_ms'] / single['p95_ms']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            "card_fetch median vs the 3 sources one after the other (info)",
+            f"{card['median_ms']:.1f} ms",
+            f"{sequential['median_ms']:.1f} ms",
+            f"{c['ratio_sequential']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            "card_fetch p95 vs the 3 sources one after the other (info)",
+            f"{card['p95_ms']:.1f} ms",
+            f"{sequential['p95_ms']:.1f} ms",
+            f"{card['p95_ms'] / sequential['p95_ms']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            f"card parts unavailable in the timed fetches (budget {c['budget_ms']} ms)",
+            str(c["unavailable_parts"]),
+            "-",
+            "-",
+            "0",
+            "pass" if ok_parts else "FAIL",
+        ]
+    )
+    return not (ok_time and ok_parts)
+
+
 def _breakers_rows(rows: list, b: dict, label: str) -> bool:
     """Add the breakers rows; True when a goal is missed."""
     if "missing" in b:
@@ -521,7 +652,16 @@ def main(argv=None) -> int:
     if "changelist" in args.benchmarks:
         plan.setdefault(small, []).extend(["changelist", "check"])
         plan.setdefault(large, []).append("changelist")
-    for name in ("transitions", "claims", "breakers", "rules", "exceptions", "intake"):
+    for name in (
+        "transitions",
+        "claims",
+        "breakers",
+        "rules",
+        "exceptions",
+        "intake",
+        "rescoring",
+        "card",
+    ):
         if name in args.benchmarks:
             plan.setdefault(large, []).append(name)
     if "generate" in args.benchmarks:
@@ -615,6 +755,10 @@ def main(argv=None) -> int:
         failed |= _exceptions_rows(rows, results[large]["exceptions"], size_label(large))
     if "intake" in args.benchmarks:
         failed |= _intake_rows(rows, results[large]["intake"], size_label(large))
+    if "rescoring" in args.benchmarks:
+        failed |= _rescoring_rows(rows, results[large]["rescoring"], size_label(large))
+    if "card" in args.benchmarks:
+        failed |= _card_rows(rows, results[large]["card"], size_label(large))
     print()
     print(_table(rows))
 

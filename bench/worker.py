@@ -81,6 +81,11 @@ def main(argv=None) -> int:
 
         log("  rules (50 rules x 2000 orders, dry run over 60,000 orders) ...")
         result["rules"] = rules_run()
+    if "rescoring" in tasks:
+        from bench.rescoring import rescoring_run
+
+        log("  rescoring (100,000 open orders, set-based vs a save() loop on 2,000) ...")
+        result["rescoring"] = rescoring_run(seed=args.seed)
     if "breakers" in tasks:
         from bench.breakers import breakers_run
 
@@ -112,6 +117,11 @@ def main(argv=None) -> int:
             seed=args.seed,
             log=log,
         )
+    if "card" in tasks:
+        from bench.card import card_run
+
+        log("  card (50 orders, 3 HTTP sources answering in 100 ms: at once vs one by one) ...")
+        result["card"] = card_run(seed=args.seed)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2, default=str)
     return 0

@@ -15,6 +15,11 @@ class OrdersConfig(AppConfig):
         # auth creates each app's permissions in its own post_migrate receiver, which
         # runs before this one; apps listed before orders (audit) are done already.
         post_migrate.connect(_teams_after_migrate, sender=self, dispatch_uid="orders.teams")
+        from orders.signals import order_details_changed, payment_recorded
+
+        # A payment changes the payment factor, an edit the complexity (notes): rescore.
+        payment_recorded.connect(_rescore, dispatch_uid="orders.health.payment")
+        order_details_changed.connect(_rescore, dispatch_uid="orders.health.details")
 
     def schedules(self):
         from backoffice.schedules import ScheduleSpec
@@ -41,10 +46,27 @@ class OrdersConfig(AppConfig):
             ScheduleSpec(
                 name="orders.records_purge", func="orders.tasks.records_purge", minutes=60
             ),
+            # Evaluation cards: parts a source could not give, orders held by a late card.
+            ScheduleSpec(
+                name="orders.cards_maintain", func="orders.tasks.cards_maintain", minutes=1
+            ),
+            # Every open order's health score (the time-slot pressure moves with load).
+            ScheduleSpec(
+                name="orders.health_rescore_open",
+                func="orders.tasks.health_rescore_open",
+                minutes=5,
+            ),
         ]
 
     def admin_index_panels(self, request):
         return stage_panel(request)
+
+
+def _rescore(sender, order, **kwargs):
+    from orders.services.health import health_score_order
+
+    if order.is_open:
+        health_score_order(order)
 
 
 def _teams_after_migrate(sender, using="default", **kwargs):

@@ -72,12 +72,15 @@ class StageRouter:
 
 
 class _IntakeRouter(StageRouter):
-    """`received` is a system stage: leave it as soon as the order exists."""
+    """`received` is a system stage: leave it as soon as the order exists and its
+    evaluation card is in (or its fetch budget has passed)."""
 
     priority = 1000
 
     def auto_pass(self, order, stage):
-        if stage == OrderStatus.RECEIVED:
+        from orders.services.evaluation import order_card_ready
+
+        if stage == OrderStatus.RECEIVED and order_card_ready(order):
             return StageDecision(via=Via.SYSTEM, reason="intake complete")
         return None
 

@@ -148,3 +148,95 @@ def todo_for(user, *, now=None) -> dict:
             for n in notifications
         ],
     }
+
+
+def order_evaluation_view(order) -> dict:
+    """The order page's evaluation card and health score, ready to show: each source's
+    part with its status, age and (when unavailable) the reason and when the source last
+    answered; the score with each factor's value, weight, inputs and what is missing."""
+    from orders.models import (
+        ConnectorState,
+        EvaluationCard,
+        OrderHealth,
+        PartStatus,
+        SourceKind,
+    )
+    from orders.services.health import FACTOR_LABELS
+
+    card = EvaluationCard.objects.filter(order_id=order.pk).first()
+    health = OrderHealth.objects.filter(order_id=order.pk).select_related("weights").first()
+    parts = []
+    if card is not None:
+        last_good = dict(ConnectorState.objects.values_list("kind", "last_success_at"))
+        for kind, label in SourceKind.choices:
+            data, status, fetched_at, error = card.part(kind)
+            parts.append(
+                {
+                    "kind": kind,
+                    "label": label,
+                    "status": status,
+                    "status_label": PartStatus(status).label,
+                    "fetched_at": fetched_at,
+                    "error": error,
+                    "last_good": last_good.get(kind),
+                    "lines": _card_lines(kind, data),
+                }
+            )
+    factors = []
+    if health is not None:
+        for name, label in FACTOR_LABELS.items():
+            item = health.breakdown.get(name, {})
+            factors.append(
+                {
+                    "label": label,
+                    "value": item.get("value"),
+                    "weight": item.get("weight"),
+                    "inputs": ", ".join(f"{k}={v}" for k, v in (item.get("inputs") or {}).items()),
+                    "missing": item.get("missing") or [],
+                }
+            )
+    return {"card": card, "parts": parts, "health": health, "factors": factors}
+
+
+def _card_lines(kind: str, data: dict) -> list[str]:
+    from django.utils.translation import gettext as _
+
+    if not data:
+        return []
+    if kind == "customer":
+        return [
+            _("Credit %(rating)s, tier %(tier)s")
+            % {"rating": data.get("credit_rating", "–"), "tier": data.get("tier", "–")},
+            _("Limit %(limit)s CNY, in use %(exposure)s, headroom %(headroom)s")
+            % {
+                "limit": data.get("credit_limit", "–"),
+                "exposure": data.get("exposure", "–"),
+                "headroom": data.get("headroom", "–"),
+            },
+        ]
+    if kind == "inventory":
+        rows = [
+            f"{line.get('sku')} × {line.get('quantity')}: "
+            + (
+                ", ".join(f"{code} {n}" for code, n in (line.get("warehouses") or {}).items())
+                or _("no stock anywhere")
+            )
+            for line in data.get("lines", [])
+        ]
+        if data.get("shortage"):
+            rows.append(_("Not enough stock even across all warehouses."))
+        elif data.get("transfer_needed"):
+            rows.append(_("No single warehouse can serve the order: a transfer is needed."))
+        return rows
+
+    def share(value):
+        return "–" if value is None else f"{float(value):.0%}"
+
+    return [
+        _("%(orders)s earlier orders; paid on time %(paid)s, received on time %(received)s")
+        % {
+            "orders": data.get("orders", "–"),
+            "paid": share(data.get("paid_on_time_rate")),
+            "received": share(data.get("received_on_time_rate")),
+        }
+    ]

@@ -24,6 +24,10 @@ _VIEW = [
     "orders.view_breakerevent",
     "orders.view_alarmepisode",
     "orders.view_surgegrant",
+    "orders.view_evaluationcard",
+    "orders.view_orderhealth",
+    "orders.view_scoreweights",
+    "orders.view_connectorstate",
 ]
 
 SALES = "Sales team"
@@ -80,6 +84,7 @@ TEAM_PERMISSIONS: dict[str, list[str]] = {
         "orders.add_partner",
         "orders.add_order",
         "orders.change_stagesetting",
+        "orders.add_scoreweights",
         "orders.add_surgegrant",
         "orders.change_surgegrant",
         "backoffice.view_businesscalendar",

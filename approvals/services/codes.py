@@ -219,6 +219,16 @@ def code_status_refusal(status: str) -> CodeRefused:
 _dummy_hashes: dict[tuple, str] = {}
 
 
+def _valid_ip(ip: str | None) -> str | None:
+    """The address as the log column takes it, or None (never a 500 over a bad header)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(ip)) if ip else None
+    except ValueError:
+        return None
+
+
 def _dummy_hash() -> str:
     """A hash made with the current hasher, to compare unknown codes against."""
     key = tuple(settings.PASSWORD_HASHERS)
@@ -309,7 +319,7 @@ def authorization_code_use_record(
         used_at=now,
         deviation_pct=deviation_pct,
         reason=reason,
-        ip_address=ip or None,
+        ip_address=_valid_ip(ip),
     )
     audit_record(
         verb=events.CODE_USED,

@@ -143,7 +143,7 @@ def test_ten_valid_uses_at_once_of_a_three_use_code_make_exactly_three_changes()
             reason="fair",
             code=plaintext,
             by=clerk,
-            ip=f"10.0.0.{clerk.pk}",
+            ip=f"10.0.{clerk.pk // 250}.{clerk.pk % 250}",
         )
 
     outcomes, unexpected = run_at_once(

@@ -216,3 +216,16 @@ def test_dry_run_numbers_equal_what_applying_the_rule_does(sales_clerk, orders):
         ).count()
         assert passed == predicted.matched
         transaction.set_rollback(True)
+
+
+def test_a_rule_on_the_health_score_passes_scored_orders_only(sales_clerk):
+    from orders.models import OrderHealth
+
+    seed_rule(condition={"fact": "health_score", "op": ">=", "value": 80})
+    scored, unscored = make_order(), make_order()
+    OrderHealth.objects.filter(order=scored).update(score=86)
+    OrderHealth.objects.filter(order=unscored).delete()
+    for order in (scored, unscored):
+        order_complete_stage(order, by=sales_clerk)
+    assert scored.status == S.STOCK_RESERVATION
+    assert unscored.status == S.FINANCE_REVIEW  # a missing score never passes a rule

@@ -15,6 +15,7 @@ from orders.admin.flow import (
     StageSettingAdmin,
     SurgeGrantAdmin,
 )
+from orders.admin.health import OrderHealthAdmin, ScoreWeightsAdmin  # noqa: F401
 from orders.admin.orders import OrderAdmin
 from orders.admin.partners import IdempotencyRecordAdmin, PartnerAPIKeyAdmin
 from orders.admin.webhooks import WebhookDeliveryAdmin, WebhookSubscriptionAdmin

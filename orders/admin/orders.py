@@ -22,7 +22,7 @@ from orders.admin.todo import WorkQueueAdminMixin
 from orders.forms import OrderChangeForm
 from orders.models import STAGE_PERMISSIONS, Order, OrderLine, Payment, StageVisit
 from orders.resources import OrderResource
-from orders.selectors import order_stock_availability
+from orders.selectors import order_evaluation_view, order_stock_availability
 from orders.services import (
     EDITABLE_FIELDS,
     TRANSITION_NAMES,
@@ -447,6 +447,7 @@ class OrderAdmin(
                 else [],
                 audit_events=list(audit_events_for(order).order_by("-at", "-id")[:30]),
                 extra_panels=order_panels(request, order),
+                evaluation=order_evaluation_view(order),
                 can_record_payment=request.user.has_perm("orders.record_payment")
                 and order.status != OrderStatus.CANCELLED,
                 can_upload_photo=order.status in (OrderStatus.QUALITY_CHECK, OrderStatus.DISPATCHED)

@@ -18,9 +18,18 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.api.extensions import detail_section_fields
-from orders.models import Order, OrderLine, Payment, StageVisit
+from orders.models import (
+    EvaluationCard,
+    Order,
+    OrderHealth,
+    OrderLine,
+    PartStatus,
+    Payment,
+    SourceKind,
+    StageVisit,
+)
 from orders.services.intake import MAX_AMOUNT, MAX_LINES, MAX_QUANTITY
-from orders.states import PaymentMethod, Via
+from orders.states import Lane, PaymentMethod, Via
 
 
 class StrictSerializer(serializers.Serializer):
@@ -170,6 +179,44 @@ class CurrentStageOut(serializers.Serializer):
     dwell_seconds = serializers.IntegerField()
 
 
+class CardPartOut(serializers.Serializer):
+    status = serializers.ChoiceField(choices=PartStatus.choices)
+    fetched_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    data = serializers.DictField(help_text="The source's facts (shapes in the API guide).")
+
+
+class EvaluationCardOut(serializers.Serializer):
+    requested_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    customer = CardPartOut()
+    inventory = CardPartOut()
+    fulfilment = CardPartOut()
+
+    def to_representation(self, card):
+        part = {}
+        for kind in SourceKind.values:
+            data, status, fetched_at, error = card.part(kind)
+            part[kind] = {"status": status, "fetched_at": fetched_at, "error": error, "data": data}
+        return super().to_representation(
+            {"requested_at": card.requested_at, "completed_at": card.completed_at, **part}
+        )
+
+
+class HealthOut(serializers.Serializer):
+    score = serializers.IntegerField(min_value=0, max_value=100)
+    lane = serializers.ChoiceField(choices=["fast", "normal", "watch"])
+    breakdown = serializers.DictField(
+        help_text="Per factor: its 0-100 value (null when its inputs are missing), weight, "
+        "inputs and what is missing."
+    )
+    missing = serializers.ListField(child=serializers.CharField())
+    scored_at = serializers.DateTimeField()
+
+
+LANE_NAMES = {Lane.FAST: "fast", Lane.NORMAL: "normal", Lane.WATCH: "watch"}
+
+
 class OrderOut(OrderSummaryOut):
     """An order as its partner sees it (`GET /orders/{number}/`, and the 201 of intake)."""
 
@@ -178,6 +225,8 @@ class OrderOut(OrderSummaryOut):
     current_stage = serializers.SerializerMethodField()
     timeline = serializers.SerializerMethodField()
     payments = PaymentOut(many=True, read_only=True)
+    evaluation_card = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField()
 
     class Meta(OrderSummaryOut.Meta):
         fields = (
@@ -195,8 +244,30 @@ class OrderOut(OrderSummaryOut):
             "payments",
             "current_stage",
             "timeline",
+            "evaluation_card",
+            "health",
         )
         read_only_fields = fields
+
+    @extend_schema_field(EvaluationCardOut(allow_null=True))
+    def get_evaluation_card(self, order):
+        card = EvaluationCard.objects.filter(order_id=order.pk).first()
+        return EvaluationCardOut(card).data if card is not None else None
+
+    @extend_schema_field(HealthOut(allow_null=True))
+    def get_health(self, order):
+        health = OrderHealth.objects.filter(order_id=order.pk).first()
+        if health is None:
+            return None
+        return HealthOut(
+            {
+                "score": health.score,
+                "lane": LANE_NAMES.get(order.lane, "normal"),
+                "breakdown": health.breakdown,
+                "missing": health.missing,
+                "scored_at": health.scored_at,
+            }
+        ).data
 
     def get_fields(self):
         # Plus the sections other apps register (orders.api.extensions), e.g. the open

@@ -137,9 +137,23 @@ def demo_seed(
         live, problems = _live_orders(rng, catalog, count=live_orders)
         flow_demo_setup()
         _app_demo_seeds(now=now)
+        _evaluation_ensure()
     if write_qc_photo:
         _qc_photo_ensure()
     return demo_summary(seconds=time.monotonic() - started, live=live, problems=problems)
+
+
+def _evaluation_ensure() -> None:
+    """Every open order gets its evaluation card (local sources) and health score; the
+    history behind them (dispatched and cancelled) does not need one."""
+    from orders.models import EvaluationCard
+    from orders.services.card import card_fetch
+    from orders.services.health import health_rescore_open
+
+    without_card = Order.objects.open().exclude(pk__in=EvaluationCard.objects.values("order_id"))
+    for order in without_card.select_related("customer").order_by("id"):
+        card_fetch(order)
+    health_rescore_open()
 
 
 def _app_demo_seeds(*, now: datetime) -> None:

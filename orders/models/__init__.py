@@ -1,5 +1,13 @@
 from orders.models.catalog import Coupon, Product, StockLevel, Warehouse
 from orders.models.customers import Customer, Partner
+from orders.models.evaluation import (
+    ConnectorState,
+    EvaluationCard,
+    OrderHealth,
+    PartStatus,
+    ScoreWeights,
+    SourceKind,
+)
 from orders.models.flow import (
     AlarmEpisode,
     BreakerEvent,
@@ -24,15 +32,21 @@ __all__ = [
     "AlarmEpisode",
     "BreakerEvent",
     "BreakerState",
+    "ConnectorState",
     "Coupon",
     "Customer",
+    "EvaluationCard",
     "IdempotencyRecord",
     "Order",
+    "OrderHealth",
     "OrderLine",
+    "PartStatus",
     "Partner",
     "PartnerAPIKey",
     "Payment",
     "Product",
+    "ScoreWeights",
+    "SourceKind",
     "StageBreaker",
     "StageSetting",
     "StageVisit",

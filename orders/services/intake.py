@@ -25,6 +25,7 @@ from orders.models import (
 )
 from orders.models.webhooks import WebhookEvent
 from orders.services.errors import InvalidOrderInput
+from orders.services.evaluation import order_evaluate_at_intake
 from orders.services.lifecycle import order_route_forward
 from orders.services.webhooks import webhook_events_record
 from orders.signals import order_created
@@ -211,6 +212,7 @@ def order_create(
         # The first visit is written by the routing: closed with the next one in one
         # INSERT when `received` is passed at once (the usual case), open otherwise.
         order.__dict__["_routing_at_intake"] = True  # see routing.is_being_created
+        order_evaluate_at_intake(order)  # the evaluation card and the health score
         order_route_forward(
             order,
             now=now,

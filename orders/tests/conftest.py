@@ -54,3 +54,22 @@ def stocked_product(warehouses):
     StockLevelFactory(product=product, warehouse=warehouses[0], on_hand=10)
     StockLevelFactory(product=product, warehouse=warehouses[1], on_hand=10)
     return product
+
+
+@pytest.fixture(scope="module")
+def source_server():
+    """A real HTTP server for the evaluation card's sources (threaded: a slow handler
+    must not hold up the others, as the concurrency tests need)."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def server(source_server):
+    source_server.clear()
+    return source_server
