@@ -267,6 +267,8 @@ BACKLOG_ALARM_HOURS = env_int("BACKLOG_ALARM_HOURS", 3, minimum=1)
 # How long a process keeps the enabled routing rules before re-reading them (seconds):
 # a rule changed in the admin applies in every other worker within this time.
 APPROVALS_RULE_CACHE_SECONDS = env_int("APPROVALS_RULE_CACHE_SECONDS", 5, minimum=0)
+# How long a process keeps the health-score weights in force (seconds).
+HEALTH_WEIGHTS_CACHE_SECONDS = env_int("HEALTH_WEIGHTS_CACHE_SECONDS", 5, minimum=0)
 # After a transition into a stage, its breaker is checked at most this often per process
 # (seconds); the minute schedule evaluates every breaker anyway.
 BREAKER_ENTRY_CHECK_SECONDS = env_int("BREAKER_ENTRY_CHECK_SECONDS", 2, minimum=0)

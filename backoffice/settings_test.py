@@ -29,3 +29,4 @@ WHITENOISE_AUTOREFRESH = True
 # Routing rules are read from the database at every decision: a rolled-back test
 # must not leave its rules in a process cache for the next one.
 APPROVALS_RULE_CACHE_SECONDS = 0
+HEALTH_WEIGHTS_CACHE_SECONDS = 0  # like the rules: no cache across rolled-back tests

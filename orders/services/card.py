@@ -96,6 +96,25 @@ def card_fetch(
     return card
 
 
+def card_build_inline(order: Order) -> EvaluationCard:
+    """The card of an order intake has just written, with local sources only: read in
+    the intake's transaction from the order as intake holds it (customer and lines in
+    memory), no breaker (this app's own tables), one INSERT."""
+    card = EvaluationCard(order=order, requested_at=timezone.now())
+    for kind in PARTS:
+        outcome = _source_call(connector_for(kind), order, deadline=None)
+        if isinstance(outcome, SourceError):
+            setattr(card, f"{kind}_status", PartStatus.UNAVAILABLE)
+            setattr(card, f"{kind}_error", str(outcome)[:ERROR_LENGTH])
+        else:
+            setattr(card, kind, outcome)
+            setattr(card, f"{kind}_status", PartStatus.OK)
+            setattr(card, f"{kind}_fetched_at", card.requested_at)
+    card.completed_at = timezone.now()
+    card.save(force_insert=True)
+    return card
+
+
 def _card_save(card: EvaluationCard, *, is_new: bool, fields: list[str]) -> None:
     if not is_new:
         card.save(update_fields=fields)

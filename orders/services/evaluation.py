@@ -33,12 +33,12 @@ def card_inline() -> bool:
 
 def order_evaluate_at_intake(order: Order) -> None:
     """Card and score for a new order. Caller holds the intake transaction."""
-    from orders.services.card import card_fetch
-    from orders.services.health import health_score_order
+    from orders.services.card import card_build_inline
+    from orders.services.health import health_score_new
 
     if card_inline():
-        card_fetch(order)
-        health_score_order(order)
+        card = card_build_inline(order)
+        health_score_new(order, card)  # the lane goes out with the first transition
         order.__dict__["_card_ready"] = True
         return
     EvaluationCard.objects.create(

@@ -671,7 +671,63 @@ def weights_current() -> ScoreWeights:
     current = ScoreWeights.objects.order_by("-created_at", "-id").first()
     if current is None:
         current = ScoreWeights.objects.create(reason=gettext("Defaults"))
+    _weights_memo.update(row=current, at=time.monotonic())
     return current
+
+
+_weights_memo: dict = {"row": None, "at": 0.0}
+
+
+def weights_recent() -> ScoreWeights:
+    """The weights in force as this process read them at most
+    HEALTH_WEIGHTS_CACHE_SECONDS ago (intake scores every order: no query each time)."""
+    ttl = getattr(settings, "HEALTH_WEIGHTS_CACHE_SECONDS", 5)
+    if _weights_memo["row"] is not None and time.monotonic() - _weights_memo["at"] < ttl:
+        return _weights_memo["row"]
+    return weights_current()
+
+
+def health_score_new(order: Order, card: EvaluationCard) -> int:
+    """Score an order intake has just written, from what intake holds in memory (the
+    order, its lines, the card it just read): the same factors as `_inputs_read` rows,
+    no re-reading. Writes the health row; sets `order.lane` (the caller writes it with
+    the order's first transition). Returns the lane."""
+    weights = weights_recent()
+    lines = list(order.lines.all())
+    row = (
+        order.pk,
+        order.payment_method,
+        order.payment_status,
+        order.total_amount,
+        order.amount_paid,
+        order.is_presale,
+        bool(order.notes),
+        len(lines),
+        sum(line.quantity for line in lines),
+        sum(1 for line in lines if line.is_customised),
+        sum(1 for line in lines if line.is_split_shipment),
+        card.customer_status,
+        card.customer.get("headroom"),
+        card.inventory_status,
+        card.inventory.get("transfer_needed"),
+        card.inventory.get("shortage"),
+        card.fulfilment_status,
+        card.fulfilment.get("orders"),
+        card.fulfilment.get("paid_on_time_rate"),
+        card.fulfilment.get("received_on_time_rate"),
+    )
+    pressure = time_slot_pressure_factor(_pressure_recent())
+    score, breakdown, missing, lane = score_combine(_factors(row, pressure), weights)
+    OrderHealth.objects.create(
+        order=order,
+        score=score,
+        breakdown=breakdown,
+        missing=missing,
+        weights=weights,
+        scored_at=timezone.now(),
+    )
+    order.lane = lane
+    return lane
 
 
 def weights_validate(values: dict) -> None:

@@ -29,7 +29,7 @@ from orders.services.evaluation import order_evaluate_at_intake
 from orders.services.lifecycle import order_route_forward
 from orders.services.webhooks import webhook_events_record
 from orders.signals import order_created
-from orders.states import PaymentMethod, PaymentStatus, Source, Via
+from orders.states import Lane, OrderStatus, PaymentMethod, PaymentStatus, Source, Via
 
 MAX_LINES = 200
 MAX_QUANTITY = 10_000
@@ -218,9 +218,17 @@ def order_create(
             now=now,
             pending_visit=StageVisit(order=order, stage=order.status, entered_at=now),
         )
+        _lane_write_if_still_received(order)
     order.__dict__.pop("_webhook_memo", None)
     order.__dict__.pop("_routing_at_intake", None)
     return order
+
+
+def _lane_write_if_still_received(order: Order) -> None:
+    """The lane goes out with the order's first transition; an order that stayed in
+    `received` (e.g. a person must accept it) gets it written here."""
+    if order.status == OrderStatus.RECEIVED and order.lane != Lane.NORMAL:
+        Order.objects.filter(pk=order.pk).update(lane=order.lane)
 
 
 def _insert_order(

@@ -191,6 +191,8 @@ def _apply_transition(
     # still in the source state is changed, so of two concurrent movers one loses.
     # (Cheaper than Model.save(); this is the busiest write of the product.)
     fields = _BASE_FIELDS + _EXTRA_FIELDS.get(name, [])
+    if pending_visit is not None:
+        fields = [*fields, "lane"]  # intake: the lane its health score gave
     values = {field: getattr(order, field) for field in fields}
     # Leaving a stage leaves its work queue: the claim and the pin end with the visit.
     values.update(_QUEUE_RESET)

@@ -153,3 +153,25 @@ def test_a_payment_rescores_the_order(stocked, supervisor, django_capture_on_com
     after = OrderHealth.objects.get(order=order).breakdown["payment_method"]["value"]
     assert before < after == 100
     assert Decimal(order.amount_paid) == order.total_amount
+
+
+def test_the_intake_score_equals_what_the_rescoring_job_computes(stocked, warehouses):
+    from orders.services.health import health_rescore_open
+    from orders.states import PaymentMethod
+
+    orders = [
+        make_order(products=[stocked], payment_method=method, paid=paid, quantity=quantity)
+        for method, paid, quantity in (
+            (PaymentMethod.PREPAID, True, 1),
+            (PaymentMethod.COD, False, 2),
+            (PaymentMethod.TRANSFER, False, 3),
+            (PaymentMethod.CREDIT, False, 1),
+        )
+    ]
+    at_intake = {h.order_id: h.breakdown for h in OrderHealth.objects.filter(order__in=orders)}
+    health_rescore_open()
+    for health in OrderHealth.objects.filter(order__in=orders):
+        for factor, item in health.breakdown.items():
+            if factor == "time_slot_pressure":
+                continue  # moves with the load between the two moments
+            assert at_intake[health.order_id][factor]["value"] == item["value"], factor
