@@ -340,14 +340,13 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
             gettext("The case is back in the pool."),
         )
 
-    def _note_view(self, request, pk, *, service, title, done):
+    def _note_view(self, request, pk, *, perform, title, done):
+        """A note form whose valid note is handed to `perform(case, note)` (a service)."""
         case = self._case(request, pk)
         form = NoteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                service(
-                    case, by=request.user, **{self._note_arg(service): form.cleaned_data["note"]}
-                )
+                perform(case, form.cleaned_data["note"])
             except OrderActionError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -363,15 +362,11 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/exceptions/exceptioncase/note_form.html", context)
 
-    @staticmethod
-    def _note_arg(service) -> str:
-        return "reason" if service is case_reopen else "note"
-
     def resolve_view(self, request, pk):
         return self._note_view(
             request,
             pk,
-            service=case_resolve,
+            perform=lambda case, note: case_resolve(case, by=request.user, note=note),
             title=gettext("Resolve the case"),
             done=gettext("Case resolved."),
         )
@@ -380,7 +375,7 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
         return self._note_view(
             request,
             pk,
-            service=case_reject,
+            perform=lambda case, note: case_reject(case, by=request.user, note=note),
             title=gettext("Reject the case"),
             done=gettext("Case rejected."),
         )
@@ -389,7 +384,7 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
         return self._note_view(
             request,
             pk,
-            service=case_reopen,
+            perform=lambda case, note: case_reopen(case, by=request.user, reason=note),
             title=gettext("Reopen the case"),
             done=gettext("Case reopened."),
         )
@@ -431,13 +426,19 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
             return None
+        return self._bulk_form_page(
+            request, queryset, form, title=gettext("Assign cases"), action="assign_action"
+        )
+
+    def _bulk_form_page(self, request, queryset, form, *, title, action):
+        """The intermediate page of a bulk action: the chosen cases and the form."""
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "form": form,
             "cases": queryset,
-            "title": gettext("Assign cases"),
-            "action": "assign_action",
+            "title": title,
+            "action": action,
         }
         return TemplateResponse(request, "admin/exceptions/exceptioncase/bulk_form.html", context)
 
@@ -461,12 +462,6 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
             for failure in failed:
                 self.message_user(request, failure, messages.ERROR)
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "cases": queryset,
-            "title": gettext("Resolve cases"),
-            "action": "resolve_action",
-        }
-        return TemplateResponse(request, "admin/exceptions/exceptioncase/bulk_form.html", context)
+        return self._bulk_form_page(
+            request, queryset, form, title=gettext("Resolve cases"), action="resolve_action"
+        )

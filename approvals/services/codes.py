@@ -31,12 +31,12 @@ from approvals.services.lockout import (
     failure_record,
     minutes_locked,
 )
-from backoffice.audit.services import audit_record
+from backoffice.audit.services import audit_actor, audit_record
 from orders.services.errors import (
-    ActionForbidden,
     InvalidOrderInput,
     OrderActionError,
     TransitionRefused,
+    permission_require,
 )
 from orders.states import Via
 
@@ -58,15 +58,6 @@ class CodeRefused(OrderActionError):
     def __init__(self, message=None, *, code: str | None = None, retry_after: int | None = None):
         super().__init__(message, code=code)
         self.retry_after = retry_after
-
-
-def _require(by, permission: str) -> None:
-    if by is not None and not by.has_perm(permission):
-        raise ActionForbidden()
-
-
-def _actor(by):
-    return by if by is not None and by.is_authenticated else None
 
 
 def code_normalise(raw: str | None) -> str:
@@ -100,7 +91,7 @@ def authorization_code_issue(
 
     The code is shown to the issuer once and never stored: only its hash is.
     """
-    _require(by, "approvals.add_authorizationcode")
+    permission_require(by, "approvals.add_authorizationcode")
     now = timezone.now()
     valid_from = valid_from or now
     valid_until = valid_until or valid_from + DEFAULT_VALIDITY
@@ -122,7 +113,7 @@ def authorization_code_issue(
         problems.append(_("The holder's account is inactive."))
     if problems:
         raise InvalidOrderInput(problems[0], reasons=problems[1:], code="invalid_code_settings")
-    actor = _actor(by)
+    actor = audit_actor(by)
     terms = {
         "label": label,
         "scope": scope,
@@ -164,11 +155,11 @@ def authorization_code_issue(
 
 def authorization_code_revoke(code: AuthorizationCode, *, by, reason: str) -> AuthorizationCode:
     """Stop a code at once (e.g. it was overheard). Audited with the reason."""
-    _require(by, "approvals.change_authorizationcode")
+    permission_require(by, "approvals.change_authorizationcode")
     reason = (reason or "").strip()
     if not reason:
         raise InvalidOrderInput(_("Say why the code is revoked."), code="reason_required")
-    now, actor = timezone.now(), _actor(by)
+    now, actor = timezone.now(), audit_actor(by)
     with transaction.atomic():
         revoked = AuthorizationCode.objects.filter(pk=code.pk, revoked_at=None).update(
             revoked_at=now, revoked_by=actor
@@ -310,7 +301,7 @@ def authorization_code_use_record(
         status = authorization_code_status(code, now)
         raise code_status_refusal(status if status != "active" else "exhausted")
     code.uses += 1
-    actor = _actor(by)
+    actor = audit_actor(by)
     use = AuthorizationCodeUse.objects.create(
         code=code,
         order=order,

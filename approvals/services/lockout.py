@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from approvals import events
 from approvals.models import CodeAttemptCounter
-from backoffice.audit.services import audit_record
+from backoffice.audit.services import audit_actor, audit_record
 from backoffice.notifications.models import Notification
 from backoffice.notifications.services import notify
 
@@ -25,13 +25,9 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
 
 
-def _actor(by):
-    return by if by is not None and getattr(by, "is_authenticated", False) else None
-
-
 def counter_keys(by, ip: str | None) -> list[str]:
     # Always in this order (user, then IP): concurrent reservations never deadlock.
-    keys = [f"user:{by.pk}"] if _actor(by) is not None else []
+    keys = [f"user:{by.pk}"] if audit_actor(by) is not None else []
     if ip:
         keys.append(f"ip:{ip}"[:80])
     return keys
@@ -110,7 +106,7 @@ def attempts_give_back(keys: list[str]) -> None:
 
 def failure_record(*, keys, by, ip, order, kind: str, now: datetime) -> None:
     """Confirm a failed attempt; the one that fills a window locks it (exactly once)."""
-    actor = _actor(by)
+    actor = audit_actor(by)
     with transaction.atomic():
         # Lock the counters first, in the order reservations take them ("user:" sorts
         # after "ip:"): a reservation cannot slip in between reading one counter and

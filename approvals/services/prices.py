@@ -29,11 +29,16 @@ from approvals.services.codes import (
     authorization_code_check,
     authorization_code_use_record,
 )
-from backoffice.audit.services import audit_record
+from backoffice.audit.services import audit_actor, audit_record
 from backoffice.notifications.services import notify
 from orders.models import Order, OrderLine
 from orders.routing import is_being_created
-from orders.services.errors import ActionForbidden, InvalidOrderInput, TransitionRefused
+from orders.services.errors import (
+    ActionForbidden,
+    InvalidOrderInput,
+    TransitionRefused,
+    permission_require,
+)
 from orders.services.intake import CENT, MAX_AMOUNT, payment_status_for
 from orders.services.lifecycle import order_lock, order_route_forward, restoring_on_failure
 from orders.states import OrderStatus, Via
@@ -46,15 +51,6 @@ APPROVE_PERMISSION = "approvals.approve_pricechangerequest"
 EARLY_STAGES = (S.RECEIVED, S.SALES_REVIEW, S.FINANCE_REVIEW)
 # A new price above ten times the list price is a typo, not a price change.
 MAX_PRICE_FACTOR = 10
-
-
-def _require(by, permission: str) -> None:
-    if by is not None and not by.has_perm(permission):
-        raise ActionForbidden()
-
-
-def _actor(by):
-    return by if by is not None and by.is_authenticated else None
 
 
 def price_change_allowed(order: Order) -> bool:
@@ -190,9 +186,9 @@ def price_change_request(
     order: Order, *, line: OrderLine, new_unit_price: Decimal, reason: str, by
 ) -> PriceChangeRequest:
     """Ask a manager to approve a new unit price for one line (one pending per line)."""
-    _require(by, ADD_PERMISSION)
+    permission_require(by, ADD_PERMISSION)
     price, reason = _clean_input(new_unit_price, reason)
-    now, actor = timezone.now(), _actor(by)
+    now, actor = timezone.now(), audit_actor(by)
     with transaction.atomic():
         order_lock(order)
         _check_stage(order)
@@ -246,7 +242,7 @@ def price_change_request(
 def _decide(change: PriceChangeRequest, status: str, *, by, note: str, verb: str):
     """Move a pending change to `status` (one conditional UPDATE: of two concurrent
     deciders exactly one wins), apply its price if approved, let the order move on."""
-    now, actor = timezone.now(), _actor(by)
+    now, actor = timezone.now(), audit_actor(by)
     order = Order.objects.get(pk=change.order_id)
     with restoring_on_failure(order), transaction.atomic():
         order_lock(order)
@@ -295,7 +291,7 @@ def _decide(change: PriceChangeRequest, status: str, *, by, note: str, verb: str
 
 def price_change_approve(change: PriceChangeRequest, *, by, note: str = "") -> PriceChangeRequest:
     """Approve and apply: the line gets the new price, the order new totals and version."""
-    _require(by, APPROVE_PERMISSION)
+    permission_require(by, APPROVE_PERMISSION)
     if by is not None and change.requested_by_id == by.pk:
         raise ActionForbidden(
             _("You cannot approve your own price change."), code="own_price_change"
@@ -305,7 +301,7 @@ def price_change_approve(change: PriceChangeRequest, *, by, note: str = "") -> P
 
 
 def price_change_reject(change: PriceChangeRequest, *, by, note: str) -> PriceChangeRequest:
-    _require(by, APPROVE_PERMISSION)
+    permission_require(by, APPROVE_PERMISSION)
     note = (note or "").strip()
     if not note:
         raise InvalidOrderInput(_("Say why the price change is rejected."), code="note_required")
@@ -366,7 +362,7 @@ def price_change_apply_with_code(
 
     Call outside a transaction: a wrong code's failed attempt must stay counted.
     """
-    _require(by, ADD_PERMISSION)
+    permission_require(by, ADD_PERMISSION)
     price, reason = _clean_input(new_unit_price, reason)
     _check_stage(order)
     line = _fresh_line(order, line)
@@ -376,7 +372,7 @@ def price_change_apply_with_code(
             _("A price change for %(sku)s is already waiting for approval.") % {"sku": line.sku},
             code="price_change_pending",
         )
-    now, actor = timezone.now(), _actor(by)
+    now, actor = timezone.now(), audit_actor(by)
     _active_window(order, now)
     auth = authorization_code_check(
         code, by=by, scope=CodeScope.PRICE_CHANGE, ip=ip, order=order, now=now

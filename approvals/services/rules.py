@@ -19,7 +19,7 @@ from approvals import events
 from approvals.conditions import Predicate, condition_compile, condition_errors
 from approvals.facts import facts_for_orders, order_facts
 from approvals.models import RoutingRule, RoutingRuleVersion, RuleTarget
-from backoffice.audit.services import audit_record
+from backoffice.audit.services import audit_actor, audit_record
 from orders.models import Order, StageVisit
 from orders.routing import StageDecision
 from orders.services.errors import OrderActionError
@@ -65,7 +65,7 @@ def rule_save(rule: RoutingRule, *, by=None, reason: str = "") -> RoutingRule:
     """
     rule_clean(rule)
     now = timezone.now()
-    actor = by if by is not None and getattr(by, "is_authenticated", False) else None
+    actor = audit_actor(by)
     creating = rule.pk is None
     if creating:
         rule.version = 1
@@ -350,7 +350,7 @@ def rule_apply_to_waiting(rule: RoutingRule, *, by=None, limit: int = 500) -> in
             continue
         if order.status != stage:
             moved += 1
-    actor = by if by is not None and getattr(by, "is_authenticated", False) else None
+    actor = audit_actor(by)
     audit_record(
         verb=events.RULE_APPLIED_TO_WAITING,
         actor=actor,

@@ -25,7 +25,7 @@ from approvals.conditions import condition_compile, condition_errors
 from approvals.models import BypassSwitch, BypassUse, BypassWindow, Obligation, SwitchKind
 from approvals.models.switches import MAX_DURATION
 from approvals.services.rules import cached_order_facts
-from backoffice.audit.services import audit_record
+from backoffice.audit.services import audit_actor, audit_record
 from backoffice.notifications.models import Notification
 from backoffice.notifications.services import notify
 from orders import teams
@@ -342,7 +342,7 @@ def obligations_fulfil(order, *, kind: str, by=None) -> int:
     """Mark the order's open obligations of `kind` fulfilled (e.g. the QC photo arrived
     after an urgent dispatch). Returns how many."""
     now = timezone.now()
-    actor = by if by is not None and getattr(by, "is_authenticated", False) else None
+    actor = audit_actor(by)
     with transaction.atomic():
         owed = list(
             Obligation.objects.select_for_update().filter(

@@ -24,6 +24,12 @@ def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
 
 
+def audit_actor(by):
+    """The user to record as who did it: None for nobody, an anonymous user or any
+    principal that is not a logged-in person (a partner key, the system)."""
+    return by if by is not None and getattr(by, "is_authenticated", False) else None
+
+
 def audit_record(
     *,
     verb: str,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
-from backoffice.audit.services import audit_record
+from backoffice.audit.services import audit_actor, audit_record
 from backoffice.claims import ClaimLimits, claim_next, claim_release_counters, person_key
 from backoffice.claims import _raise as _claim_counter_raise
 from exceptions import events
@@ -33,10 +33,6 @@ def queue_name(team_id: int) -> str:
     return f"exceptions:{team_id}"
 
 
-def _actor(by):
-    return by if by is not None and getattr(by, "is_authenticated", False) else None
-
-
 def _audit(
     verb, case: ExceptionCase, *, by=None, reason: str = "", at=None, actor_label="", **payload
 ):
@@ -50,7 +46,7 @@ def _audit(
     }
     audit_record(
         verb=verb,
-        actor=_actor(by),
+        actor=audit_actor(by),
         actor_label=actor_label or ("" if by else SYSTEM_LABEL),
         subject=case.order,
         reason=reason,
@@ -134,7 +130,7 @@ def case_open(
                 description=description.strip()[:2000],
                 payload=payload or {},
                 opened_at=now,
-                opened_by=_actor(by),
+                opened_by=audit_actor(by),
                 sla_due_at=now + timedelta(minutes=type.sla_minutes),
             )
             _audit(
@@ -326,7 +322,7 @@ def _close(case: ExceptionCase, *, transition: str, by, note: str, verb: str) ->
         ExceptionCase.objects.filter(pk=case.pk).update(
             status=target,
             closed_at=now,
-            closed_by=_actor(by),
+            closed_by=audit_actor(by),
             resolution_note=note.strip()[:4000],
             claimed_by=None,
             claimed_at=None,
@@ -345,10 +341,7 @@ def _close(case: ExceptionCase, *, transition: str, by, note: str, verb: str) ->
 def _release_if_last(case: ExceptionCase, *, by=None) -> None:
     """The last open blocking case of the order closed: the order returns to its stage.
     Another blocking case still open takes over the hold."""
-    if not ExceptionCase.objects.filter(pk=case.pk, held_order=True).exists():
-        held_by_case = False
-    else:
-        held_by_case = True
+    held_by_case = ExceptionCase.objects.filter(pk=case.pk, held_order=True).exists()
     remaining = ExceptionCase.objects.blocking().filter(order_id=case.order_id).first()
     if remaining is not None:
         if held_by_case:

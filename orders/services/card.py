@@ -76,15 +76,7 @@ def card_fetch(
         card = EvaluationCard(order=order, requested_at=requested_at)
     fields = []
     for kind, outcome in outcomes.items():
-        if isinstance(outcome, SourceError):
-            setattr(card, f"{kind}_status", PartStatus.UNAVAILABLE)
-            setattr(card, f"{kind}_error", str(outcome)[:ERROR_LENGTH])
-            # The part keeps its last good data and the time it was fetched.
-        else:
-            setattr(card, kind, outcome)
-            setattr(card, f"{kind}_status", PartStatus.OK)
-            setattr(card, f"{kind}_fetched_at", finished_at)
-            setattr(card, f"{kind}_error", "")
+        _part_set(card, kind, outcome, at=finished_at)
         fields += [kind, f"{kind}_status", f"{kind}_fetched_at", f"{kind}_error"]
     if len(kinds) == len(PARTS):
         card.requested_at = requested_at
@@ -103,16 +95,23 @@ def card_build_inline(order: Order) -> EvaluationCard:
     card = EvaluationCard(order=order, requested_at=timezone.now())
     for kind in PARTS:
         outcome = _source_call(connector_for(kind), order, deadline=None)
-        if isinstance(outcome, SourceError):
-            setattr(card, f"{kind}_status", PartStatus.UNAVAILABLE)
-            setattr(card, f"{kind}_error", str(outcome)[:ERROR_LENGTH])
-        else:
-            setattr(card, kind, outcome)
-            setattr(card, f"{kind}_status", PartStatus.OK)
-            setattr(card, f"{kind}_fetched_at", card.requested_at)
+        _part_set(card, kind, outcome, at=card.requested_at)
     card.completed_at = timezone.now()
     card.save(force_insert=True)
     return card
+
+
+def _part_set(card: EvaluationCard, kind: str, outcome: dict | SourceError, *, at) -> None:
+    """Put one source's answer on the card, or mark the part unavailable with the reason
+    (it then keeps its last good data and the time that was fetched)."""
+    if isinstance(outcome, SourceError):
+        setattr(card, f"{kind}_status", PartStatus.UNAVAILABLE)
+        setattr(card, f"{kind}_error", str(outcome)[:ERROR_LENGTH])
+        return
+    setattr(card, kind, outcome)
+    setattr(card, f"{kind}_status", PartStatus.OK)
+    setattr(card, f"{kind}_fetched_at", at)
+    setattr(card, f"{kind}_error", "")
 
 
 def _card_save(card: EvaluationCard, *, is_new: bool, fields: list[str]) -> None:

@@ -58,3 +58,9 @@ class StockShortage(OrderActionError):
 class InvalidOrderInput(OrderActionError):
     code = "invalid_order"
     default_message = _("The order data is invalid.")
+
+
+def permission_require(by, permission: str) -> None:
+    """Refuse `by` without `permission` (None: the system, which may do anything)."""
+    if by is not None and not by.has_perm(permission):
+        raise ActionForbidden()

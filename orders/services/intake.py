@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.audit.services import audit_record_many
+from backoffice.audit.services import audit_actor, audit_record_many
 from orders import events
 from orders.models import (
     Coupon,
@@ -180,7 +180,7 @@ def order_create(
         written = OrderLine.objects.filter(order=order)
         written._result_cache, written._prefetch_done = lines, True
         order._prefetched_objects_cache = {"lines": written}
-        actor = by if by is not None and by.is_authenticated else None
+        actor = audit_actor(by)
         # The intake's audit rows (created, and the payment if any) in one INSERT.
         audit = [
             events.order_created_event(

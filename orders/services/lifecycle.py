@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import TransitionNotAllowed, can_proceed
 
+from backoffice.audit.services import audit_actor
 from backoffice.claims import claim_release_counters
 from orders import events, routing
 from orders.models import Customer, Order, StageVisit
@@ -203,7 +204,7 @@ def _apply_transition(
         setattr(order, field, value)
     order._update_initial_state()
 
-    actor = by if by is not None and by.is_authenticated else None
+    actor = audit_actor(by)
     if pending_visit is not None:
         # Intake: the first visit is not written yet; write it closed, with the next
         # one, in one INSERT.

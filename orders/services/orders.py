@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.audit.services import audit_actor
 from orders import events
 from orders.models import Order, Payment
 from orders.services.errors import (
@@ -18,6 +19,7 @@ from orders.services.errors import (
     ConcurrentChange,
     InvalidOrderInput,
     TransitionRefused,
+    permission_require,
 )
 from orders.services.intake import MAX_AMOUNT, payment_status_for
 from orders.services.lifecycle import order_lock, restoring_on_failure
@@ -42,11 +44,6 @@ EDITABLE_FIELDS = (
 )
 
 
-def _require(by, permission: str) -> None:
-    if by is not None and not by.has_perm(permission):
-        raise ActionForbidden()
-
-
 def order_record_payment(
     order: Order,
     *,
@@ -57,7 +54,7 @@ def order_record_payment(
     actor_label: str = "",
 ) -> Payment:
     """Record money received for an order (it may arrive after intake)."""
-    _require(by, "orders.record_payment")
+    permission_require(by, "orders.record_payment")
     if amount is None or amount <= 0 or amount > MAX_AMOUNT:
         raise InvalidOrderInput(_("The payment amount must be positive."), code="invalid_amount")
     now = timezone.now()
@@ -70,7 +67,7 @@ def order_record_payment(
         order_lock(order)
         if order.status == S.CANCELLED:
             raise TransitionRefused(_("A cancelled order cannot take payments."))
-        actor = by if by is not None and by.is_authenticated else None
+        actor = audit_actor(by)
         payment = Payment.objects.create(
             order=order,
             amount=amount.quantize(Decimal("0.01")),
@@ -96,7 +93,7 @@ def order_verify_coupon(order: Order, *, by=None, via: str = Via.MANUAL, reason:
     """A person confirms the coupon is valid for this customer (sales review check)."""
     from orders.models import STAGE_PERMISSIONS
 
-    _require(by, STAGE_PERMISSIONS[S.SALES_REVIEW])
+    permission_require(by, STAGE_PERMISSIONS[S.SALES_REVIEW])
     with restoring_on_failure(order), transaction.atomic():
         order_lock(order)
         if order.coupon_id is None:
@@ -123,7 +120,7 @@ def order_upload_qc_photo(order: Order, *, photo, by=None) -> Order:
     """Attach the quality-check photo (before dispatch, or owed after urgent dispatch)."""
     from orders.models import STAGE_PERMISSIONS
 
-    _require(by, STAGE_PERMISSIONS[S.QUALITY_CHECK])
+    permission_require(by, STAGE_PERMISSIONS[S.QUALITY_CHECK])
     if photo is None:
         raise InvalidOrderInput(_("Choose a photo to upload."))
     with restoring_on_failure(order), transaction.atomic():
