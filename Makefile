@@ -15,9 +15,9 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/backoffice
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 # Debian packages: gettext (compilemessages), chromium (browser tests),
-# fonts-noto-cjk (Chinese in screenshots, charts and PDFs).
-APT_RUN := gettext
-APT_TEST := gettext chromium fonts-noto-cjk
+# fonts-noto-cjk (Chinese in screenshots, charts and PDFs), pango (weasyprint PDFs).
+APT_RUN := gettext fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
+APT_TEST := gettext chromium fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export VAR_DIR ?= $(CURDIR)/var

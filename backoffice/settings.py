@@ -275,6 +275,32 @@ BREAKER_ENTRY_CHECK_SECONDS = env_int("BREAKER_ENTRY_CHECK_SECONDS", 2, minimum=
 # The group told about backlog alarms and a dead task queue.
 SUPERVISORS_GROUP = env_str("SUPERVISORS_GROUP", "Supervisors")
 
+# --- Bottleneck dashboard (reports) --------------------------------------------
+# Heatmap colours: a cell this many percent above its baseline (the same hour on the
+# same weekday over the previous 4 weeks) is warm, hot, critical; as far below, cool.
+REPORTS_HEATMAP_THRESHOLDS = [
+    env_int("REPORTS_HEATMAP_WARM_PERCENT", 25, minimum=1),
+    env_int("REPORTS_HEATMAP_HOT_PERCENT", 50, minimum=1),
+    env_int("REPORTS_HEATMAP_CRITICAL_PERCENT", 100, minimum=1),
+]
+if sorted(REPORTS_HEATMAP_THRESHOLDS) != REPORTS_HEATMAP_THRESHOLDS:
+    raise ImproperlyConfigured("REPORTS_HEATMAP_WARM/HOT/CRITICAL_PERCENT must increase")
+# "Stalled": waiting orders, no exit for this long, while the stage's staff are active.
+# Also "stalled": orders over the target and exits in that window at most this share of
+# a normal day's (a trickle: workarounds such as handwritten pick lists).
+REPORTS_STALL_MINUTES = env_int("REPORTS_STALL_MINUTES", 30, minimum=5)
+REPORTS_STALL_EXIT_PERCENT = env_int("REPORTS_STALL_EXIT_PERCENT", 35, minimum=0)
+# "Unattended": waiting orders and no sign of life from the stage's people this long.
+REPORTS_UNATTENDED_MINUTES = env_int("REPORTS_UNATTENDED_MINUTES", 30, minimum=5)
+# "Demand surge": arrivals in the last hour at least this many percent of the baseline
+# (and at least REPORTS_SURGE_MIN_ARRIVALS) while exits keep at least
+# REPORTS_SURGE_EXIT_PERCENT of theirs.
+REPORTS_SURGE_PERCENT = env_int("REPORTS_SURGE_PERCENT", 200, minimum=101)
+REPORTS_SURGE_MIN_ARRIVALS = env_int("REPORTS_SURGE_MIN_ARRIVALS", 20, minimum=1)
+REPORTS_SURGE_EXIT_PERCENT = env_int("REPORTS_SURGE_EXIT_PERCENT", 70, minimum=1)
+# Logins and claims kept for the flags above (days).
+REPORTS_ACTIVITY_RETENTION_DAYS = env_int("REPORTS_ACTIVITY_RETENTION_DAYS", 30, minimum=1)
+
 # --- Evaluation card connectors (orders/connectors, orders/services/card.py) ---
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("exceptions.urls")),  # its API under /api/v1/, its staff form
     path("api/v1/", include("orders.api.urls")),
     path("api/v1/staff/", include("approvals.urls")),
+    path("api/v1/metrics/", include("reports.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # QC photos and other uploads: staff only (customers' parcels are not public).

@@ -1,5 +1,5 @@
 """Benchmarks on PostgreSQL: `python -m bench [changelist] [transitions] [claims] [breakers]
-[rules] [exceptions] [intake] [rescoring] [card]`.
+[rules] [exceptions] [intake] [rescoring] [card] [review]`.
 
   changelist   admin order list server time at --small (10k) vs --orders (1M) orders;
                goal: median(1M) / median(10k) <= 1.5 for every view
@@ -37,6 +37,15 @@
                database against three local HTTP sources each answering in 100 ms,
                vs one source call alone and the three called one after the other;
                goals: median <= 150 ms (the three at once), no part unavailable
+  review       review_generate() of the post-incident review of a 4-hour episode
+               (yesterday's slow picking of the generated story) on the --orders
+               database, inside a transaction rolled back afterwards, vs the raw
+               grouped SQL of its main aggregates over the same five windows;
+               goal: median <= 10 s (charts and PDF timed too, info)
+  dashboard    the bottleneck dashboard (/admin/dashboard/, three views) server time
+               on --small and --orders, after a full rebuild of the hourly rollups and
+               an incremental update of one hour; goals: p95 <= 300 ms on the large
+               database and <= 1.5 x the small one's, incremental <= 1 % of the rebuild
   generate     only make sure the databases exist and hold their data
 
 Each size has its own database (bench_backoffice_10k, bench_backoffice_1m, ...) next
@@ -80,6 +89,10 @@ EXCEPTIONS_POOL_GOAL_MS = 300.0
 RESCORING_GOAL_S = 10.0
 RESCORING_RATIO_GOAL = 10.0
 CARD_GOAL_MS = 150.0  # card_fetch median with three sources answering in 100 ms each
+DASHBOARD_GOAL_MS = 300.0  # dashboard p95 on the large database
+DASHBOARD_RATIO_GOAL = 1.5  # dashboard p95 large / small
+ROLLUP_SHARE_GOAL = 0.01  # incremental rollup of one hour <= 1 % of a full rebuild
+REVIEW_GOAL_S = 10.0  # post-incident review of a 4-hour episode on the 1M database
 DEFAULT_BENCHMARKS = [
     "changelist",
     "transitions",
@@ -90,6 +103,8 @@ DEFAULT_BENCHMARKS = [
     "intake",
     "rescoring",
     "card",
+    "review",
+    "dashboard",
 ]
 BENCHMARKS = (*DEFAULT_BENCHMARKS, "generate")
 
@@ -644,6 +659,84 @@ def _intake_rows(rows: list, i: dict, label: str) -> bool:
     return not (ok_ratio and ok_tail and ok_errors)
 
 
+def _review_rows(rows: list, r: dict, label: str) -> bool:
+    """Add the post-incident review rows; True when the goal is missed."""
+    ok = r["median_s"] <= REVIEW_GOAL_S
+    rows.append(
+        [
+            f"review_generate, 4-hour episode, {r['orders_in_window']:,} orders in it "
+            f"({label} db), median of {len(r['seconds'])}",
+            f"{r['median_s']:.2f} s",
+            f"{r['baseline_median_s']:.3f} s (raw grouped SQL)",
+            f"{r['median_s'] / r['baseline_median_s']:.1f}",
+            f"<= {REVIEW_GOAL_S:.0f} s",
+            "pass" if ok else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            "review: first (cold) generation / charts / PDF (info)",
+            f"{r['first_s']:.2f} s / {r['charts_seconds']:.2f} s / {r['pdf_seconds']:.2f} s",
+            "-",
+            "-",
+            "(info)",
+            "info",
+        ]
+    )
+    return not ok
+
+
+def _dashboard_rows(rows: list, big: dict, little: dict, large: int, small: int) -> bool:
+    """Add the dashboard and rollup rows; True when a goal is missed."""
+    page, small_page, roll = big["page"], little["page"], big["rollups"]
+    ratio = page["p95_ms"] / small_page["p95_ms"]
+    ok_time = page["p95_ms"] <= DASHBOARD_GOAL_MS
+    ok_ratio = ratio <= DASHBOARD_RATIO_GOAL
+    ok_roll = roll["ratio"] <= ROLLUP_SHARE_GOAL
+    rows.append(
+        [
+            f"dashboard p95 ({page['requests']} requests, 3 views, {size_label(large)} db)",
+            f"{page['p95_ms']:.1f} ms",
+            "-",
+            "-",
+            f"<= {DASHBOARD_GOAL_MS:.0f} ms",
+            "pass" if ok_time else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            f"dashboard p95 ({size_label(large)} vs {size_label(small)})",
+            f"{page['p95_ms']:.1f} ms",
+            f"{small_page['p95_ms']:.1f} ms",
+            f"{ratio:.2f}",
+            f"<= {DASHBOARD_RATIO_GOAL}",
+            "pass" if ok_ratio else "FAIL",
+        ]
+    )
+    rows.append(
+        [
+            f"dashboard median ({size_label(large)} vs {size_label(small)}); queries (info)",
+            f"{page['median_ms']:.1f} ms, {page['queries']} q",
+            f"{small_page['median_ms']:.1f} ms, {small_page['queries']} q",
+            f"{page['median_ms'] / small_page['median_ms']:.2f}",
+            "(info)",
+            "info",
+        ]
+    )
+    rows.append(
+        [
+            f"rollup update of one hour ({roll['incremental_hours']} h redone) vs full rebuild "
+            f"({roll['visits']:,} visits, {roll['hours']:,} h, {size_label(large)} db)",
+            f"{roll['incremental_s']:.3f} s",
+            f"{roll['full_s']:.1f} s",
+            f"{100 * roll['ratio']:.2f} %",
+            f"<= {100 * ROLLUP_SHARE_GOAL:.0f} %",
+            "pass" if ok_roll else "FAIL",
+        ]
+    )
+    return not (ok_time and ok_ratio and ok_roll)
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     base_url()  # fails loudly without PostgreSQL
@@ -652,6 +745,9 @@ def main(argv=None) -> int:
     if "changelist" in args.benchmarks:
         plan.setdefault(small, []).extend(["changelist", "check"])
         plan.setdefault(large, []).append("changelist")
+    if "dashboard" in args.benchmarks:
+        plan.setdefault(small, []).append("dashboard")
+        plan.setdefault(large, []).append("dashboard")
     for name in (
         "transitions",
         "claims",
@@ -661,6 +757,7 @@ def main(argv=None) -> int:
         "intake",
         "rescoring",
         "card",
+        "review",
     ):
         if name in args.benchmarks:
             plan.setdefault(large, []).append(name)
@@ -759,6 +856,12 @@ def main(argv=None) -> int:
         failed |= _rescoring_rows(rows, results[large]["rescoring"], size_label(large))
     if "card" in args.benchmarks:
         failed |= _card_rows(rows, results[large]["card"], size_label(large))
+    if "review" in args.benchmarks:
+        failed |= _review_rows(rows, results[large]["review"], size_label(large))
+    if "dashboard" in args.benchmarks:
+        failed |= _dashboard_rows(
+            rows, results[large]["dashboard"], results[small]["dashboard"], large, small
+        )
     print()
     print(_table(rows))
 

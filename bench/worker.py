@@ -122,6 +122,16 @@ def main(argv=None) -> int:
 
         log("  card (50 orders, 3 HTTP sources answering in 100 ms: at once vs one by one) ...")
         result["card"] = card_run(seed=args.seed)
+    if "dashboard" in tasks:
+        from bench.dashboard import dashboard_run
+
+        log("  dashboard (rollup rebuild and update, page server time) ...")
+        result["dashboard"] = dashboard_run(requests=args.requests)
+    if "review" in tasks:
+        from bench.review import review_run
+
+        log("  review (post-incident review of a 4-hour episode, 3 generations) ...")
+        result["review"] = review_run()
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2, default=str)
     return 0

@@ -61,7 +61,7 @@ def ops_hook(httpserver):
 
 def banner(client, page: str = "admin:index") -> str | None:
     """The dead-man banner's text on an admin page, or None."""
-    response = client.get(reverse(page))
+    response = client.get(reverse(page), follow=True)  # supervisors: to the dashboard
     assert response.status_code == 200
     found = re.search(
         r'<div[^>]*id="deadman-banner"[^>]*>(.*?)</div>', response.content.decode(), re.S

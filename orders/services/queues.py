@@ -24,6 +24,7 @@ from backoffice.claims import (
 from orders import events
 from orders.models import STAGE_PERMISSIONS, BreakerState, Order, StageSetting
 from orders.services.errors import ActionForbidden, TransitionRefused
+from orders.signals import order_claimed
 from orders.states import MAIN_LINE
 
 # What a claim reads of the order it hands out (the caller reloads what else it needs).
@@ -113,6 +114,9 @@ def _claim_audited(user, stage: str, now: datetime):
             subject=order,
             at=now,
             payload={"stage": stage, "pinned": order.pinned},
+        )
+        transaction.on_commit(
+            lambda: order_claimed.send(sender=Order, order=order, user=user, stage=stage, at=now)
         )
 
     return record

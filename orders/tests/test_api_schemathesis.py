@@ -64,6 +64,10 @@ OPERATIONS = [
     ("POST", "/api/v1/staff/price-changes/{id}/approve/"),
     ("POST", "/api/v1/staff/price-changes/{id}/reject/"),
     ("POST", "/api/v1/staff/orders/{number}/price-changes/"),
+    ("GET", "/api/v1/metrics/stages/"),
+    ("GET", "/api/v1/metrics/heatmap/"),
+    ("GET", "/api/v1/metrics/flags/"),
+    ("GET", "/api/v1/metrics/overdue/"),
 ]
 ON_A_REAL_ORDER = [o for o in OPERATIONS if o[1].startswith(ORDER) or o[1] == TRANSITION]
 CSRF_SECRET = "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz"  # 32 characters, sent as cookie and header
@@ -96,7 +100,8 @@ def credentials(partner_key, supervisor):
         },
     }
     partner = {"headers": {"X-Api-Key": partner_key}}
-    return lambda path: staff if path.startswith("/api/v1/staff/") else partner
+    staff_paths = ("/api/v1/staff/", "/api/v1/metrics/")
+    return lambda path: staff if path.startswith(staff_paths) else partner
 
 
 @pytest.fixture

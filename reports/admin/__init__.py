@@ -1,0 +1,1 @@
+from reports.admin import reviews  # noqa: F401
