@@ -134,6 +134,8 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
                 condition=Q(claimed_by__isnull=False),
                 name="case_claims",
             ),
+            # Cases opened in a window (the post-incident review's SLA suggestion).
+            models.Index(fields=["opened_at"], name="case_opened"),
         ]
         permissions = [
             ("work_exceptioncase", _("Can work exception cases")),
