@@ -75,11 +75,14 @@ def _close_if_open(order: Order, code: str, note: str) -> None:
             logger.exception("closing %s case %s failed", code, case.pk)
 
 
-def detect_presale_payment(order: Order) -> None:
+def detect_presale_payment(order: Order, *, new: bool = False) -> None:
     if not order.is_presale:
         return
     if order.is_paid:
-        _close_if_open(order, PRESALE_PAYMENT_DUE, _("Paid in full: the system closed the case."))
+        if not new:
+            _close_if_open(
+                order, PRESALE_PAYMENT_DUE, _("Paid in full: the system closed the case.")
+            )
         return
     _open(
         order,
@@ -89,7 +92,7 @@ def detect_presale_payment(order: Order) -> None:
     )
 
 
-def detect_price_difference(order: Order) -> None:
+def detect_price_difference(order: Order, *, new: bool = False) -> None:
     if order.amount_paid > 0 and order.amount_paid != order.total_amount:
         _open(
             order,
@@ -98,7 +101,7 @@ def detect_price_difference(order: Order) -> None:
             % {"paid": order.amount_paid, "total": order.total_amount},
             {"amount_paid": str(order.amount_paid), "total": str(order.total_amount)},
         )
-    elif order.amount_paid == order.total_amount:
+    elif order.amount_paid == order.total_amount and not new:
         _close_if_open(
             order, PRICE_DIFFERENCE, _("Paid amount matches the total: the system closed the case.")
         )
@@ -127,8 +130,10 @@ def detect_details_change(order: Order, changes: dict) -> None:
 
 
 def detect_on_intake(order: Order) -> None:
-    detect_presale_payment(order)
-    detect_price_difference(order)
+    # A new order has no case to close: only look for a cause to open one (closing
+    # would cost every intake a query for nothing).
+    detect_presale_payment(order, new=True)
+    detect_price_difference(order, new=True)
 
 
 def detect_on_payment(order: Order) -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +15,9 @@ from django.utils import timezone
 from backoffice.audit.models import AuditEvent
 
 SYSTEM = "system"
+
+# The events of the current `audit_batched()` block, if any (per thread and task).
+_batch: ContextVar[list[AuditEvent] | None] = ContextVar("audit_batch", default=None)
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -61,13 +67,36 @@ def audit_record(
         payload=_jsonable(payload or {}),
     )
     if save:
-        event.save(force_insert=True)
+        batch = _batch.get()
+        if batch is not None:
+            batch.append(event)
+        else:
+            event.save(force_insert=True)
     return event
 
 
 def audit_record_many(events: list[AuditEvent]) -> list[AuditEvent]:
     """Write events built with `audit_record(..., save=False)` in one INSERT."""
     return AuditEvent.objects.bulk_create(events)
+
+
+@contextmanager
+def audit_batched() -> Iterator[None]:
+    """Write the events recorded inside the block with one INSERT when it ends, in the
+    order they were recorded (a service writing several in one transaction, e.g. an
+    intake and the stages its order passes at once). Use it inside the transaction;
+    on an error nothing is written. A nested block joins the outer one."""
+    if _batch.get() is not None:
+        yield
+        return
+    events: list[AuditEvent] = []
+    token = _batch.set(events)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if events:
+        AuditEvent.objects.bulk_create(events)
 
 
 def audit_events_for(subject: models.Model):

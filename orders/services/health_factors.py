@@ -45,7 +45,8 @@ time-slot pressure (default weight 10), the same for every order of a run:
     normal = settings.HEALTH_NORMAL_OPEN_ORDERS when set, else Little's law with the
     2-hour target: orders placed in the last 7 days / (7 x 24) x 2, at least 50
     (kept in the cache for an hour). A rescoring run counts the open orders once
-    (the ids it scores); one order scored alone uses the last count (<= 1 min old).
+    (the ids it scores); one order scored alone uses the last count (<= 1 min old,
+    kept by each process for HEALTH_WEIGHTS_CACHE_SECONDS like the weights).
     load <= 1 -> 100; load >= 3 -> 0; between: 100 x (3 - load) / 2, rounded.
     e.g. 300 open, normal 200: load 1.5 -> 75. Never missing.
 
@@ -71,6 +72,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -277,15 +279,27 @@ def time_slot_pressure_current(*, now=None, open_orders: int | None = None) -> T
         _cache_set(NORMAL_CACHE_KEY, normal, NORMAL_CACHE_SECONDS)
     pressure = TimeSlotPressure(open_orders=open_orders, normal=int(normal))
     _cache_set(PRESSURE_CACHE_KEY, (pressure.open_orders, pressure.normal), PRESSURE_CACHE_SECONDS)
+    _pressure_memo.update(pressure=pressure, at=time.monotonic())  # this process: at once
     return pressure
+
+
+_pressure_memo: dict = {"pressure": None, "at": 0.0}
 
 
 def _pressure_recent() -> TimeSlotPressure:
     """The last run's pressure (at most a minute old): scoring one order at intake
-    must not count every open order each time."""
+    must not count every open order each time. This process keeps what it read for
+    as long as it keeps the weights (HEALTH_WEIGHTS_CACHE_SECONDS): intake scores
+    every order, and a cache round trip each time costs it more than the scoring."""
+    ttl = getattr(settings, "HEALTH_WEIGHTS_CACHE_SECONDS", 5)
+    memo = _pressure_memo["pressure"]
+    if memo is not None and time.monotonic() - _pressure_memo["at"] < ttl:
+        return memo
     cached = _cache_get(PRESSURE_CACHE_KEY)
     if cached:
-        return TimeSlotPressure(open_orders=cached[0], normal=cached[1])
+        pressure = TimeSlotPressure(open_orders=cached[0], normal=cached[1])
+        _pressure_memo.update(pressure=pressure, at=time.monotonic())
+        return pressure
     return time_slot_pressure_current()
 
 
