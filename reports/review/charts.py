@@ -82,29 +82,30 @@ def _empty(figure: Figure, text: str) -> None:
     axes.text(0.5, 0.5, text, ha="center", va="center", color=GREY)
 
 
+def _paired_bars(axes, count: int, first: tuple, second: tuple, *, horizontal=False) -> list:
+    """Two bars per row, side by side: `first` and `second` are (values, colour, label).
+    Returns the rows' positions for the tick labels."""
+    draw = axes.barh if horizontal else axes.bar
+    positions = list(range(count))
+    width = 0.4
+    for offset, (values, color, label) in ((-width / 2, first), (width / 2, second)):
+        draw([p + offset for p in positions], values, width, color=color, label=label)
+    return positions
+
+
 def volume_chart(present: dict) -> str:
     with matplotlib.rc_context(_STYLE):
         figure = _figure()
         axes = figure.axes[0]
         rows = present["volume"]["bucket_rows"]
-        positions = range(len(rows))
-        width = 0.4
-        axes.bar(
-            [p - width / 2 for p in positions],
-            [r["baseline"] or 0 for r in rows],
-            width,
-            color=BASELINE,
-            label=_("Normal (baseline)"),
-        )
-        axes.bar(
-            [p + width / 2 for p in positions],
-            [r["orders"] for r in rows],
-            width,
-            color=EPISODE,
-            label=_("Episode"),
+        positions = _paired_bars(
+            axes,
+            len(rows),
+            ([r["baseline"] or 0 for r in rows], BASELINE, _("Normal (baseline)")),
+            ([r["orders"] for r in rows], EPISODE, _("Episode")),
         )
         step = max(1, len(rows) // 12)
-        axes.set_xticks(list(positions)[::step], [r["label"] for r in rows][::step])
+        axes.set_xticks(positions[::step], [r["label"] for r in rows][::step])
         axes.set_ylabel(_("Orders received"))
         axes.set_title(_("Order volume: episode vs normal"))
         axes.legend(frameon=False)
@@ -119,23 +120,13 @@ def stages_chart(present: dict) -> str:
         if not rows:
             _empty(figure, _("No stage was worked in the window."))
             return _svg(figure, "stages")
-        positions = range(len(rows))
-        width = 0.4
-        axes.bar(
-            [p - width / 2 for p in positions],
-            [r["baseline_mean_min"] or 0 for r in rows],
-            width,
-            color=BASELINE,
-            label=_("Normal (baseline)"),
+        positions = _paired_bars(
+            axes,
+            len(rows),
+            ([r["baseline_mean_min"] or 0 for r in rows], BASELINE, _("Normal (baseline)")),
+            ([r["mean_min"] or 0 for r in rows], EPISODE, _("Episode")),
         )
-        axes.bar(
-            [p + width / 2 for p in positions],
-            [r["mean_min"] or 0 for r in rows],
-            width,
-            color=EPISODE,
-            label=_("Episode"),
-        )
-        axes.set_xticks(list(positions), [r["label"] for r in rows], rotation=15, ha="right")
+        axes.set_xticks(positions, [r["label"] for r in rows], rotation=15, ha="right")
         axes.set_ylabel(_("Mean dwell (min)"))
         axes.set_title(_("Time per stage: normal vs episode"))
         axes.legend(frameon=False)
@@ -150,23 +141,14 @@ def measures_chart(present: dict) -> str:
         if not rows:
             _empty(figure, _("No temporary measure was in force."))
             return _svg(figure, "measures")
-        positions = range(len(rows))
-        width = 0.4
-        axes.barh(
-            [p - width / 2 for p in positions],
-            [m["without_median_min"] or 0 for m in rows],
-            width,
-            color=BASELINE,
-            label=_("Other orders"),
+        positions = _paired_bars(
+            axes,
+            len(rows),
+            ([m["without_median_min"] or 0 for m in rows], BASELINE, _("Other orders")),
+            ([m["with_median_min"] or 0 for m in rows], ACCENT, _("Orders that used it")),
+            horizontal=True,
         )
-        axes.barh(
-            [p + width / 2 for p in positions],
-            [m["with_median_min"] or 0 for m in rows],
-            width,
-            color=ACCENT,
-            label=_("Orders that used it"),
-        )
-        axes.set_yticks(list(positions), [f"{m['kind_label']}: {m['what_label']}" for m in rows])
+        axes.set_yticks(positions, [f"{m['kind_label']}: {m['what_label']}" for m in rows])
         axes.invert_yaxis()
         axes.set_xlabel(_("Median dwell (min)"))
         axes.set_title(_("Temporary measures: dwell with and without"))
