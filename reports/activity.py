@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
 from django.utils import timezone
 
 from orders.models import StageSetting, SurgeGrant
@@ -53,5 +52,5 @@ def stage_people(settings_by_stage: dict[str, StageSetting], *, now: datetime) -
 
 def activity_purge(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.REPORTS_ACTIVITY_RETENTION_DAYS)
-    deleted, _ = StaffActivity.objects.filter(Q(at__lt=cutoff)).delete()
+    deleted, _ = StaffActivity.objects.filter(at__lt=cutoff).delete()
     return deleted

@@ -56,6 +56,11 @@ def hour_floor(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def local_midnight(at: datetime) -> datetime:
+    """The start of `at`'s day in the local time zone."""
+    return timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def hour_ceil(at: datetime) -> datetime:
     floor = hour_floor(at)
     return floor if floor == at else floor + HOUR
@@ -320,9 +325,19 @@ class RollupRun:
     seconds: float
 
 
-def _timeline_start() -> datetime | None:
-    first = StageVisit.objects.aggregate(first=Min("entered_at"))["first"]
-    return hour_floor(first) if first else None
+def timeline_start(*, rolled_up: bool = True) -> datetime | None:
+    """When the recorded timeline begins: the first rolled-up hour once rollups exist
+    (they outlive a purged timeline), else the first visit, read as one probe of the
+    (stage, entered_at) index per stage (a plain MIN would scan every visit)."""
+    if rolled_up and watermark_get():
+        first = StageHourRollup.objects.aggregate(first=Min("hour"))["first"]
+        if first:
+            return first
+    firsts = [
+        StageVisit.objects.filter(stage=stage).aggregate(first=Min("entered_at"))["first"]
+        for stage in ALL_STAGES
+    ]
+    return min((f for f in firsts if f is not None), default=None)
 
 
 def _run(start: datetime, end: datetime, mark: RollupWatermark | None, started: float):
@@ -352,7 +367,7 @@ def rollups_update(*, now: datetime | None = None) -> RollupRun:
     current = hour_floor(now or timezone.now())
     with transaction.atomic():
         mark = _watermark_locked()
-        start = mark.until - OVERLAP if mark else _timeline_start()
+        start = mark.until - OVERLAP if mark else timeline_start(rolled_up=False)
         if start is None:
             start = current
         start = min(hour_floor(start), current)
@@ -366,6 +381,7 @@ def rollups_rebuild(*, now: datetime | None = None) -> RollupRun:
     with transaction.atomic():
         mark = _watermark_locked()
         StageHourRollup.objects.filter(hour__gte=current).delete()
-        start = _timeline_start() or current
+        start = timeline_start(rolled_up=False)
+        start = hour_floor(start) if start else current
         StageHourRollup.objects.filter(hour__lt=start).delete()
         return _run(min(start, current), current, mark, started)

@@ -9,7 +9,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reports.dashboard import WINDOWS, heatmap_build, overdue_piles, stage_flags, stage_panel
+from reports.dashboard import (
+    WINDOWS,
+    heatmap_build,
+    overdue_piles,
+    stage_flags,
+    stage_panel,
+    window_bounds,
+)
 from reports.dashboard.heatmap import MODES
 from reports.rollups import TimelineReader
 
@@ -80,7 +87,5 @@ def dashboard_view(request, site):
 
 
 def _window_start_param(data) -> str:
-    from reports.dashboard import window_bounds
-
     start, _end = window_bounds(data["window"], now=data["now"])
     return timezone.localtime(start).strftime("%Y-%m-%d %H:%M:%S")

@@ -96,7 +96,7 @@ def audit_batched() -> Iterator[None]:
     finally:
         _batch.reset(token)
     if events:
-        AuditEvent.objects.bulk_create(events)
+        audit_record_many(events)
 
 
 def audit_events_for(subject: models.Model):

@@ -12,22 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from orders.models import StageVisit
 from orders.states import MAIN_LINE, OrderStatus
-from reports.models import StageHourRollup
-from reports.rollups import HourStats, TimelineReader, watermark_get
+from reports.baseline import BaselineKind, baseline_windows
+from reports.rollups import HourStats, TimelineReader, local_midnight, timeline_start
 
 MODES = {
     "arrivals": gettext_lazy("orders that entered"),
     "dwell": gettext_lazy("average dwell (min)"),
 }
-BASELINE_WEEKS = 4
-FALLBACK_DAYS = 7
 # Differences smaller than these are never coloured, whatever the ratio: 2 orders
 # against 1 at 4 a.m. is not a surge.
 MIN_DIFFERENCE = {"arrivals": 3, "dwell": 5.0}
@@ -95,30 +91,14 @@ class Heatmap:
         return _("the previous 7 days (less than 4 weeks of history)")
 
 
-def history_start() -> datetime | None:
-    """When the recorded timeline begins (the first rollup hour, else the first visit)."""
-    if watermark_get():
-        first = StageHourRollup.objects.aggregate(first=Min("hour"))["first"]
-        if first:
-            return first
-    return StageVisit.objects.aggregate(first=Min("entered_at"))["first"]
-
-
 def baseline_days(day: datetime) -> tuple[str, list[datetime]]:
-    """The local midnights the baseline of `day` averages: the same weekday of the 4
-    previous weeks, or the 7 previous days when the history does not reach that far."""
-    weekly = [day - timedelta(weeks=week) for week in range(1, BASELINE_WEEKS + 1)]
-    start = history_start()
-    first_day = _local_midnight(start) if start else day  # the first day with history
-    if first_day <= weekly[-1]:
-        return "weekday", weekly
-    recent = [day - timedelta(days=n) for n in range(1, FALLBACK_DAYS + 1)]
-    # Only days the history covers: an empty day before it began is not "normal".
-    return "recent", [d for d in recent if d >= first_day]
-
-
-def _local_midnight(at: datetime) -> datetime:
-    return timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+    """The local midnights the baseline of `day` averages (reports.baseline). A day the
+    history began in counts as covered: its hours are compared hour by hour."""
+    first = timeline_start()
+    kind, windows = baseline_windows(
+        day, day + timedelta(days=1), history_from=local_midnight(first) if first else None
+    )
+    return ("weekday" if kind == BaselineKind.WEEKDAYS else "recent"), [w[0] for w in windows]
 
 
 def _by_local_hour(stats) -> dict[tuple[str, int], HourStats]:
@@ -170,11 +150,11 @@ def heatmap_build(
     mode = mode if mode in MODES else "arrivals"
     now = now or timezone.now()
     reader = reader or TimelineReader()
-    day = _local_midnight(now)
+    day = local_midnight(now)
     today = _by_local_hour(reader.hours(start=day, end=now, stages=MAIN_LINE, buckets=False))
     kind, days = baseline_days(day)
     # The baseline days' rolled-up hours in one query (only counts and sums needed).
-    windows = [(start, _local_midnight(start + timedelta(hours=36))) for start in days]
+    windows = [(start, local_midnight(start + timedelta(hours=36))) for start in days]
     past = _by_local_hour(reader.windows(windows, stages=MAIN_LINE, buckets=False))
     current = timezone.localtime(now)
     hours = list(range(current.hour + 1))

@@ -15,8 +15,8 @@ from approvals.models import SwitchKind
 from backoffice.audit.verbs import verb_label
 from orders.models import AlarmEpisode
 from orders.states import Lane, OrderStatus
+from reports.baseline import BaselineKind
 from reports.review.sections import from_iso
-from reports.review.windows import BaselineKind
 
 
 def _chinese() -> bool:

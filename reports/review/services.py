@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from backoffice.audit.services import audit_actor, audit_record
 from orders.models import AlarmEpisode
 from orders.services.errors import ActionForbidden, OrderActionError, permission_require
+from reports.baseline import baseline_windows
 from reports.models import IncidentReview
 from reports.review import events
 from reports.review.sections import (
@@ -27,7 +28,8 @@ from reports.review.sections import (
     volume_section,
 )
 from reports.review.suggestions import suggestions_derive
-from reports.review.windows import EpisodeGroup, baseline_windows, episode_groups
+from reports.review.windows import EpisodeGroup, episode_groups
+from reports.rollups import local_midnight, timeline_start
 
 DATA_VERSION = 1
 FINALIZE_PERMISSION = "reports.finalize_incidentreview"
@@ -50,7 +52,7 @@ def review_data_build(
     episodes: list[AlarmEpisode] = (),
 ) -> dict:
     """Every number of the review of [start, end), as plain JSON."""
-    baseline_kind, baseline = baseline_windows(start, end)
+    baseline_kind, baseline = baseline_windows(start, end, history_from=timeline_start())
     volume = volume_section(start=start, end=end, baseline=baseline)
     stages = stages_section(start=start, end=end, baseline=baseline)
     measures = measures_section(start=start, end=end, now=now)
@@ -97,6 +99,13 @@ def review_data_build(
     }
 
 
+def _data_timed(*, start, end, now, episodes) -> tuple[dict, int]:
+    """The review's data and how long it took to compute (ms)."""
+    started = time.monotonic()
+    data = review_data_build(start=start, end=end, now=now, episodes=episodes)
+    return data, int((time.monotonic() - started) * 1000)
+
+
 def _title_for(start: datetime, end: datetime) -> str:
     local_start, local_end = timezone.localtime(start), timezone.localtime(end)
     same_day = local_start.date() == local_end.date()
@@ -128,9 +137,7 @@ def review_generate(
     permission_require(by, GENERATE_PERMISSION)
     _window_check(window_start, window_end)
     now = now or timezone.now()
-    started = time.monotonic()
-    data = review_data_build(start=window_start, end=window_end, now=now, episodes=episodes)
-    elapsed = int((time.monotonic() - started) * 1000)
+    data, elapsed = _data_timed(start=window_start, end=window_end, now=now, episodes=episodes)
     with transaction.atomic():
         review = IncidentReview.objects.create(
             title=(title or _title_for(window_start, window_end))[:200],
@@ -166,11 +173,9 @@ def review_regenerate(*, review: IncidentReview, by=None, now=None) -> IncidentR
     if ids:
         found = AlarmEpisode.objects.in_bulk(ids)
         episodes = [found[i] for i in ids if i in found]
-    started = time.monotonic()
-    data = review_data_build(
+    data, elapsed = _data_timed(
         start=review.window_start, end=review.window_end, now=now, episodes=episodes
     )
-    elapsed = int((time.monotonic() - started) * 1000)
     with transaction.atomic():
         locked = IncidentReview.objects.select_for_update().get(pk=review.pk)
         if locked.status == IncidentReview.Status.FINAL:
@@ -232,11 +237,6 @@ def review_finalize(*, review: IncidentReview, by, notes: str | None = None) -> 
     return locked
 
 
-def _local_midnight(now: datetime) -> datetime:
-    local = timezone.localtime(now)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def reviews_nightly(*, now: datetime | None = None) -> list[int]:
     """Review every finished backlog episode that started before today (local time) in
     the last NIGHTLY_LOOKBACK_DAYS and has no review yet. Idempotent: an episode group
@@ -245,7 +245,7 @@ def reviews_nightly(*, now: datetime | None = None) -> list[int]:
     Returns the ids of the reviews created.
     """
     now = now or timezone.now()
-    today = _local_midnight(now)
+    today = local_midnight(now)
     created = []
     groups: list[EpisodeGroup] = episode_groups(
         since=today - timedelta(days=NIGHTLY_LOOKBACK_DAYS), until=today

@@ -2,9 +2,8 @@
 
 An episode is the union of the alarm episodes that overlap (an "orders too old" alarm
 and a stage's SLA alarm usually run together): one review, keyed by its first episode
-so the nightly job never reviews it twice. The baseline ("a normal day") is the same
-hours on the same weekday over the previous four weeks, or, when the history does not
-reach back four weeks, the same hours on each of the previous seven days it covers.
+so the nightly job never reviews it twice. What it is compared with ("a normal day")
+is reports.baseline's, as on the dashboard.
 """
 
 from __future__ import annotations
@@ -12,19 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Min
-
-from orders.models import AlarmEpisode, StageVisit
-from orders.states import OrderStatus
-
-BASELINE_WEEKS = 4
-BASELINE_DAYS = 7
-
-
-class BaselineKind:
-    WEEKDAYS = "weekday_4w"  # the same weekday, previous four weeks
-    DAYS = "previous_7d"  # the previous seven days (short history)
-    NONE = "none"  # no history before the window
+from orders.models import AlarmEpisode
 
 
 @dataclass
@@ -76,29 +63,3 @@ def episode_groups(*, since: datetime, until: datetime) -> list[EpisodeGroup]:
         current_end = ends
         groups.append(current)
     return [g for g in groups if since <= g.start < until]
-
-
-def _history_start() -> datetime | None:
-    """The first order ever received (one index probe on (stage, entered_at))."""
-    return StageVisit.objects.filter(stage=OrderStatus.RECEIVED).aggregate(first=Min("entered_at"))[
-        "first"
-    ]
-
-
-def baseline_windows(start: datetime, end: datetime) -> tuple[str, list[tuple[datetime, datetime]]]:
-    """(kind, windows): the windows whose numbers make "normal" for [start, end)."""
-    first = _history_start()
-    if first is None or first >= start:
-        return BaselineKind.NONE, []
-    weekly = [
-        (start - timedelta(weeks=k), end - timedelta(weeks=k)) for k in range(1, BASELINE_WEEKS + 1)
-    ]
-    if first <= weekly[-1][0]:
-        return BaselineKind.WEEKDAYS, weekly
-    daily = [
-        (start - timedelta(days=k), end - timedelta(days=k)) for k in range(1, BASELINE_DAYS + 1)
-    ]
-    daily = [w for w in daily if w[0] >= first]
-    if not daily:
-        return BaselineKind.NONE, []
-    return BaselineKind.DAYS, daily
