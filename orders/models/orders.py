@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import functools
 import secrets
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,9 @@ from orders.states import (
 
 S = OrderStatus
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+# Credit finance has granted: the order passed finance review and is not cancelled.
+CREDIT_ACCEPTED = (S.STOCK_RESERVATION, S.PICKING, S.QUALITY_CHECK, S.DISPATCHED)
 # Crockford's base32 without look-alikes: safe to read out on the phone.
 _NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -282,19 +286,29 @@ class Order(ConcurrentTransitionMixin, models.Model):
         return self.credit_exposure() <= self.customer.credit_limit
 
     def credit_exposure(self) -> Decimal:
-        """What the customer would owe on credit with this order accepted."""
-        # Only orders finance already accepted count: those still waiting for review
-        # have not been granted credit yet.
-        accepted = [S.STOCK_RESERVATION, S.PICKING, S.QUALITY_CHECK, S.DISPATCHED]
-        others = (
-            Order.objects.filter(customer_id=self.customer_id, payment_method=PaymentMethod.CREDIT)
-            .filter(Q(status__in=accepted) | Q(status=S.ON_HOLD, held_from__in=accepted))
-            .exclude(pk=self.pk)
-            .exclude(payment_status=PaymentStatus.PAID)
-            .aggregate(total=Sum("total_amount"), paid=Sum("amount_paid"))
-        )
-        outstanding = (others["total"] or ZERO) - (others["paid"] or ZERO)
-        return outstanding + self.amount_due
+        """What the customer would owe on credit with this order accepted: the unpaid
+        rest of their other credit orders finance already accepted (those still
+        waiting for review have not been granted credit yet), plus this one's."""
+        # Hand-written SQL: every intake asks this once (the evaluation card), and the
+        # ORM takes longer to compile the query (an OR, two exclusions, two sums) than
+        # the database takes to answer it. orders/tests/test_credit_exposure.py holds
+        # it equal to the ORM's form of the same question.
+        params = [
+            self.customer_id,
+            PaymentMethod.CREDIT,
+            PaymentStatus.PAID,
+            *CREDIT_ACCEPTED,
+            S.ON_HOLD,
+            *CREDIT_ACCEPTED,
+        ]
+        sql = _credit_outstanding_sql()
+        if self.pk is not None:
+            sql += f" AND {Order._meta.pk.column} <> %s"
+            params.append(self.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            total, paid = cursor.fetchone()
+        return _money(total) - _money(paid) + self.amount_due
 
     def stock_fully_reserved(self) -> bool:
         lines = list(self.lines.all())
@@ -420,3 +434,28 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def cancel(self, *, reason: str = "", at=None):
         self.cancel_reason = reason[:300]
         self.cancelled_at = at or timezone.now()
+
+
+@functools.cache
+def _credit_outstanding_sql() -> str:
+    """credit_exposure's query, without the exclusion of the order itself."""
+    field = {f.name: f.column for f in Order._meta.concrete_fields}
+    placeholders = ", ".join(["%s"] * len(CREDIT_ACCEPTED))
+    return (
+        f"SELECT SUM({field['total_amount']}), SUM({field['amount_paid']}) "
+        f"FROM {Order._meta.db_table} "
+        f"WHERE {field['customer']} = %s AND {field['payment_method']} = %s "
+        f"AND {field['payment_status']} <> %s "
+        f"AND ({field['status']} IN ({placeholders}) "
+        f"OR ({field['status']} = %s AND {field['held_from']} IN ({placeholders})))"
+    )
+
+
+def _money(value) -> Decimal:
+    """A SUM of amounts as the database returns it: a Decimal from PostgreSQL, a float
+    (or int) from SQLite, which Django's ORM turns into a Decimal the same way."""
+    if value is None:
+        return ZERO
+    if isinstance(value, Decimal):
+        return value
+    return Context(prec=15).create_decimal_from_float(float(value)).quantize(CENT)

@@ -8,16 +8,17 @@ import logging
 
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
-from reports.review.charts import review_charts
 from reports.review.present import review_present, review_tables
 
 _SHEET_FORBIDDEN = str.maketrans(dict.fromkeys("[]:*?/\\", " "))
 
 
 def review_context(review) -> dict:
+    # matplotlib (and openpyxl below) load when a review is shown, not in every web
+    # worker at start-up: fewer objects for the garbage collector to walk per request.
+    from reports.review.charts import review_charts
+
     present = review_present(review)
     return {"report": present, "charts": review_charts(present)}
 
@@ -46,6 +47,9 @@ def review_pdf(review) -> bytes:
 
 
 def review_xlsx(review) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     workbook = Workbook()
     workbook.remove(workbook.active)
     for name, headers, rows in review_tables(review_present(review)):
