@@ -26,9 +26,12 @@ itself, from threads with keep-alive `http.client` connections.
    of each kind is recorded too: it hardly depends on what else the machine runs.
 2. Latency at 80 % of each kind's own peak, open loop: requests due at a fixed
    arrival rate (evenly spaced), latency counted from when each was due (a request
-   waiting for a free sender counts as waiting), in short segments alternating
-   between the kinds. The goal is on intake's p99 / p50; bare's is the reference for
-   what the machine and the stack do to the tail at the same relative load.
+   waiting for a free sender counts as waiting), in 5-second segments alternating
+   between the kinds. The goal is on intake's p99 / p50 within a segment, the median
+   over the segments (a stretch in which the shared machine slowed down moves a
+   pooled p99 for reasons that are not intake's; the pooled figure is shown too).
+   Bare's figures are the reference for what the machine and the stack do to the
+   tail at the same relative load.
 
 The machine's noise hits both kinds alike; the load average is recorded per phase.
 Every order, line, visit, payment, audit event, idempotency record and customer the
@@ -50,6 +53,7 @@ import random
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,7 +89,7 @@ PRODUCTS = 40
 LINES = 2
 ROUNDS = 4  # closed-loop rounds; each runs both kinds
 WARMUP = 40  # untimed requests of each kind before the peak rounds
-SEGMENTS = 10  # open-loop segments of each kind, alternating (2.5 s each by default)
+SEGMENTS = 8  # open-loop segments of each kind, alternating (5 s each by default)
 LOAD_SHARE = 0.8
 SENDERS_PER_CLIENT = 4  # open loop: senders (connections) per closed-loop client
 IN_PROCESS = 60  # in-process requests of each kind
@@ -778,6 +782,10 @@ def _latency(port: int, requests: Requests, *, rates: dict, seconds: float, send
             "late_starts": s["late_starts"],
             "segment_p50_ms": segment_p50[kind],
             "segment_p99_ms": segment_p99[kind],
+            "segment_tail_ratios": [
+                round(p99 / p50, 2)
+                for p50, p99 in zip(segment_p50[kind], segment_p99[kind], strict=True)
+            ],
             **_latency_stats(samples[kind]),
         }
     return result
@@ -790,7 +798,7 @@ def intake_run(
     *,
     count: int = 2000,
     clients: int = 8,
-    seconds: float = 25.0,
+    seconds: float = 40.0,
     profile: bool = False,
     seed: int = 42,
     log=print,
@@ -851,7 +859,12 @@ def _measure(fixture: Fixture, count, clients, seconds, profile, seed, log) -> d
     result["bare_per_second"] = peak["bare"]["per_second"]
     result["ratio"] = round(result["intake_per_second"] / result["bare_per_second"], 3)
     latency = result["latency"]["intake"]
-    result["tail_ratio"] = round(latency["p99_ms"] / latency["p50_ms"], 2)
+    # The goal's figure: p99 / p50 within each segment, the median over the segments.
+    # Pooling all segments would measure the machine as much as intake: on a shared
+    # machine one slow stretch (both kinds alike) moves the pooled p99 of the whole run.
+    # The pooled figure is kept beside it.
+    result["tail_ratio"] = round(statistics.median(latency["segment_tail_ratios"]), 2)
+    result["tail_ratio_pooled"] = round(latency["p99_ms"] / latency["p50_ms"], 2)
     result["errors"] = (
         peak["intake"]["errors"]
         + peak["bare"]["errors"]

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--evaluations", type=int, default=20)
     parser.add_argument("--intake-requests", type=int, default=2000)
     parser.add_argument("--intake-clients", type=int, default=8)
-    parser.add_argument("--intake-seconds", type=float, default=25.0)
+    parser.add_argument("--intake-seconds", type=float, default=40.0)
     parser.add_argument("--intake-profile", action="store_true")
     parser.add_argument("--exception-cases", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
