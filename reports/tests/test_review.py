@@ -151,6 +151,53 @@ def test_each_temporary_measure_with_its_orders_dwell_and_obligations(review):
     assert bypass["obligations_overdue"] == 1
 
 
+def test_an_authorization_code_used_in_the_episode_with_its_orders_dwell(
+    episode_world, review_supervisor
+):
+    """A price-deviation code used on the first order (10 min of sales review) while the
+    others took 20 and 30 min: the measure says who issued it, its uses, and both medians."""
+    from approvals.models import AuthorizationCode, AuthorizationCodeUse
+
+    supervisor = review_supervisor
+    code = AuthorizationCode.objects.create(
+        label="Peak price override",
+        prefix="PX7Q2M4A",
+        code_hash="-",
+        max_deviation_pct=15,
+        valid_from=START,
+        valid_until=START + minutes(240),
+        max_uses=5,
+        uses=2,
+        holder=supervisor,
+        issued_at=START,
+        issued_by=supervisor,
+    )
+    for at, deviation in ((15, 4), (18, 9)):
+        AuthorizationCodeUse.objects.create(
+            code=code,
+            order=episode_world["first"],
+            used_by=supervisor,
+            used_at=START + minutes(at),
+            deviation_pct=deviation,
+            reason="matched a competitor",
+        )
+    review = review_generate(
+        window_start=START, window_end=END, episodes=[episode_world["episode"]]
+    )
+    (measure,) = [m for m in review.data["measures"] if m["kind"] == "auth_code"]
+    assert (measure["what"], measure["prefix"], measure["by"]) == (
+        "Peak price override",
+        "PX7Q2M4A",
+        "supervisor",
+    )
+    assert (measure["stage"], measure["orders"], measure["uses"]) == (S.SALES_REVIEW, 1, 2)
+    assert measure["max_deviation_pct"] == 9.0
+    assert measure["from"] == START.isoformat()
+    assert measure["until"] == (START + minutes(240)).isoformat()
+    assert (measure["with_n"], measure["with_median_min"]) == (1, 10.0)
+    assert (measure["without_n"], measure["without_median_min"]) == (2, 25.0)
+
+
 def test_suggestions_of_the_constructed_episode(review):
     assert review.data["suggestions"] == [
         {
