@@ -63,15 +63,20 @@ def _raise(key: str, limit: int | None) -> bool:
     if limit is not None:
         sql += " AND in_progress < %s"
         params.append(limit)
-    for _attempt in range(2):
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            if cursor.rowcount:
-                return True
-        if WorkLoad.objects.filter(key=key).exists():
-            return False
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount:
+            return True
+    # No row changed: the counter is at its limit, or its row is new. A row another
+    # transaction was creating may have committed between that UPDATE and now (the
+    # UPDATE could not see it yet): only an UPDATE that runs after the row is seen to
+    # exist may say "at the limit". bulk_create(ignore_conflicts) waits for such a
+    # creator to finish.
+    if not WorkLoad.objects.filter(key=key).exists():
         WorkLoad.objects.bulk_create([WorkLoad(key=key)], ignore_conflicts=True)
-    return False
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return bool(cursor.rowcount)
 
 
 def workload_lower(*keys: str) -> None:
