@@ -77,7 +77,7 @@ class NotesForm(forms.Form):
 @admin.register(IncidentReview)
 class IncidentReviewAdmin(admin.ModelAdmin):
     list_display = (
-        "title",
+        "heading",
         "window_start",
         "duration",
         "status_badge",
@@ -92,6 +92,10 @@ class IncidentReviewAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = None
     date_hierarchy = "window_start"
+
+    @admin.display(description=_("title"), ordering="window_start")
+    def heading(self, review):
+        return str(review)
 
     def get_queryset(self, request):
         # The report data can be large: the list never needs it.
@@ -182,7 +186,7 @@ class IncidentReviewAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             **review_context(review),
             "opts": self.opts,
-            "title": review.title,
+            "title": str(review),
             "subtitle": None,
             "original": review,
             "is_draft": is_draft,
@@ -274,7 +278,7 @@ class IncidentReviewAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    gettext("The review of %(title)s was generated.") % {"title": review.title},
+                    gettext("The review of %(title)s was generated.") % {"title": review},
                     messages.SUCCESS,
                 )
                 return self._back(review)

@@ -1,7 +1,19 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+
+def review_title_for(start, end) -> str:
+    """A review's name from its window, in the active language."""
+    local_start, local_end = timezone.localtime(start), timezone.localtime(end)
+    same_day = local_start.date() == local_end.date()
+    return gettext("Backlog %(day)s %(start)s–%(end)s") % {
+        "day": f"{local_start:%Y-%m-%d}",
+        "start": f"{local_start:%H:%M}",
+        "end": f"{local_end:%H:%M}" if same_day else f"{local_end:%m-%d %H:%M}",
+    }
 
 
 class IncidentReview(models.Model):
@@ -17,7 +29,9 @@ class IncidentReview(models.Model):
         DRAFT = "draft", _("Draft")
         FINAL = "final", _("Final")
 
-    title = models.CharField(_("title"), max_length=200)
+    # What a supervisor named it; empty for the nightly job's reviews (and a window
+    # left unnamed), which are named after their window in each reader's language.
+    title = models.CharField(_("title"), max_length=200, blank=True)
     # The alarm episode it reviews (the first one, when overlapping alarms are merged);
     # unique so the nightly job never creates a second review of one episode.
     episode = models.OneToOneField(
@@ -66,4 +80,4 @@ class IncidentReview(models.Model):
         ]
 
     def __str__(self):
-        return self.title
+        return self.title or review_title_for(self.window_start, self.window_end)

@@ -263,7 +263,7 @@ def review_tables(present: dict) -> list[tuple[str, list[str], list[list]]]:
     headline = present["headline"]
     review = present["review"]
     summary = [
-        [_("Title"), review.title],
+        [_("Title"), str(review)],
         [_("From"), present["window"]["start"]],
         [_("Until"), present["window"]["end"]],
         [_("Status"), review.get_status_display()],

@@ -106,16 +106,6 @@ def _data_timed(*, start, end, now, episodes) -> tuple[dict, int]:
     return data, int((time.monotonic() - started) * 1000)
 
 
-def _title_for(start: datetime, end: datetime) -> str:
-    local_start, local_end = timezone.localtime(start), timezone.localtime(end)
-    same_day = local_start.date() == local_end.date()
-    return _("Backlog %(day)s %(start)s–%(end)s") % {
-        "day": f"{local_start:%Y-%m-%d}",
-        "start": f"{local_start:%H:%M}",
-        "end": f"{local_end:%H:%M}" if same_day else f"{local_end:%m-%d %H:%M}",
-    }
-
-
 def _window_check(start: datetime, end: datetime) -> None:
     if end <= start:
         raise ReviewRefused(_("The window must end after it starts."))
@@ -140,7 +130,7 @@ def review_generate(
     data, elapsed = _data_timed(start=window_start, end=window_end, now=now, episodes=episodes)
     with transaction.atomic():
         review = IncidentReview.objects.create(
-            title=(title or _title_for(window_start, window_end))[:200],
+            title=title[:200],
             episode=episodes[0] if episodes else None,
             window_start=window_start,
             window_end=window_end,

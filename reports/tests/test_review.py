@@ -10,6 +10,7 @@ Tuesdays before: two orders with 10 min of sales review and 20 min of picking.
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from backoffice.audit.models import AuditEvent
 from orders.states import Lane, OrderStatus
@@ -38,7 +39,12 @@ def stage_row(review, stage):
 def test_the_review_is_a_draft_keyed_by_its_episode(review, episode_world):
     assert review.status == IncidentReview.Status.DRAFT
     assert review.episode == episode_world["episode"]
-    assert review.title == "Backlog 2026-11-24 14:00–18:00"
+    # Named after its window in the reader's language, not the generating job's.
+    assert review.title == ""
+    with translation.override("en"):
+        assert str(review) == "Backlog 2026-11-24 14:00–18:00"
+    with translation.override("zh-hans"):
+        assert str(review) == "订单积压 2026-11-24 14:00–18:00"
     assert review.data["window"] == {
         "start": START.isoformat(),
         "end": END.isoformat(),

@@ -114,7 +114,7 @@ def test_the_list_shows_status_and_notes_and_the_page_the_report(
     login(client, review_supervisor)
     response = client.get(reverse("admin:reports_incidentreview_changelist"))
     assert response.status_code == 200
-    assert review.title in response.text
+    assert str(review) in response.text
     page = client.get(reverse("admin:reports_incidentreview_change", args=[review.pk]))
     assert page.status_code == 200
     assert page.text.count('class="review-chart"') == 5
