@@ -23,7 +23,7 @@ def _settle() -> None:
     """Import what the first requests would (the URLconf and every view module behind
     it), then take the objects of start-up out of the garbage collector's sight.
 
-    A worker starts with about 170,000 objects (Django, DRF, the admin, import-export
+    A worker starts with about 130,000 objects (Django, DRF, the admin, import-export
     and the libraries they load) that live as long as the process. Python's full
     collection walks every one of them: ~100 ms during which the worker's threads all
     wait, several times a minute under load, which was intake's worst latency.

@@ -8,9 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess:
+def _run(*args: str, **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
+    env.update(extra_env)
     env.pop("DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -38,17 +39,7 @@ def test_a_web_worker_settles_its_start_up_objects_out_of_the_collectors_way():
         "print(gc.get_freeze_count(), 'orders.api.views' in sys.modules, "
         "'matplotlib' in sys.modules)"
     )
-    env_key = {**os.environ, "SECRET_KEY": "worker-test"}
-    env_key.pop("DATABASE_URL", None)
-    env_key["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env_key,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run("-c", script, SECRET_KEY="worker-test")
     assert result.returncode == 0, result.stderr
     frozen, views_loaded, matplotlib_loaded = result.stdout.split()
     assert int(frozen) > 50_000

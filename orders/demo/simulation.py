@@ -24,7 +24,6 @@ from orders.demo.catalog import COMPANIES, Catalog
 from orders.demo.story import (
     CANCEL_REASONS,
     CARRIERS,
-    CENT,
     COUPON_MINIMUM,
     DAY,
     DWELL_MINUTES,
@@ -45,6 +44,7 @@ from orders.demo.story import (
     to_datetime,
 )
 from orders.demo.timeline import timeline_build
+from orders.models.orders import CENT
 from orders.states import OrderStatus, PaymentMethod, PaymentStatus, Via
 
 S = OrderStatus

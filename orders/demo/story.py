@@ -13,7 +13,6 @@ S = OrderStatus
 MINUTE = 60.0
 HOUR = 3600.0
 DAY = 86400.0
-CENT = Decimal("0.01")
 
 # The stages people work, in order, and who completes each (a demo login).
 WORKED = [S.SALES_REVIEW, S.FINANCE_REVIEW, S.STOCK_RESERVATION, S.PICKING, S.QUALITY_CHECK]

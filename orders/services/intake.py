@@ -23,6 +23,7 @@ from orders.models import (
     StageVisit,
     order_number_new,
 )
+from orders.models.orders import CENT
 from orders.models.webhooks import WebhookEvent
 from orders.services.errors import InvalidOrderInput
 from orders.services.evaluation import order_evaluate_at_intake
@@ -34,7 +35,6 @@ from orders.states import Lane, OrderStatus, PaymentMethod, PaymentStatus, Sourc
 MAX_LINES = 200
 MAX_QUANTITY = 10_000
 MAX_AMOUNT = Decimal("99999999.99")
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
